@@ -1,0 +1,31 @@
+//! Where the runtime keeps its state, and which external tools it uses.
+
+use std::path::PathBuf;
+
+/// Paths and names one runtime instance owns. Two runtimes with different configs (a user's and a test
+/// suite's) never touch each other's sandboxes, cgroups or files.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Durable state: `sandboxes/`, `snapshots/`, `catalog.sqlite`, `logs/`.
+    pub data_dir: PathBuf,
+    /// Read-only environment rootfs trees (`<name>/rootfs`); shared between runtimes as a build cache.
+    pub env_dir: PathBuf,
+    /// Unix socket the runtime serves JSON-RPC on.
+    pub socket: PathBuf,
+    /// Name of the cgroup directory under each hierarchy that holds this runtime's sandboxes.
+    pub cgroup_parent: String,
+    /// The CRIU binary (>= 4.1 with the SO_PASSCRED fix).
+    pub criu: PathBuf,
+    /// Debian mirror used to build the Python environments.
+    pub debian_mirror: String,
+}
+
+impl Config {
+    pub fn sandboxes_dir(&self) -> PathBuf {
+        self.data_dir.join("sandboxes")
+    }
+
+    pub fn sandbox_dir(&self, id: &str) -> PathBuf {
+        self.sandboxes_dir().join(id)
+    }
+}

@@ -1,0 +1,94 @@
+//! The runtime's top-level error: every module's error, each mapped to a JSON-RPC code and to
+//! structured `data` (`kind`, and `step`, `path`, `errno` where the failing step has them).
+
+use serde_json::{json, Value};
+
+use crate::cgroup::CgroupError;
+use crate::codes;
+use crate::envs::EnvError;
+use crate::overlay::OverlayError;
+use crate::plan::SpecError;
+use crate::safe_fs::SafeFsError;
+use crate::sandbox::SandboxError;
+use crate::sandbox_init::InitError;
+use crate::spawner::{SpawnError, SpawnFailure};
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Spec(#[from] SpecError),
+    #[error(transparent)]
+    Env(#[from] EnvError),
+    #[error(transparent)]
+    Sandbox(#[from] SandboxError),
+    #[error(transparent)]
+    Spawn(#[from] SpawnError),
+    #[error("invalid params for {method}: {source}")]
+    Params { method: String, source: serde_json::Error },
+    #[error("unknown method {0:?}; `forkspace-rt methods` lists them")]
+    MethodNotFound(String),
+    #[error("no running exec {0:?}")]
+    ExecNotFound(String),
+    #[error("execId {0:?} is already in use by a running exec; choose a fresh id")]
+    ExecIdInUse(String),
+    #[error("the runtime is shutting down")]
+    ShuttingDown,
+    #[error("cannot create a pipe for the sandbox's stdio: {0}")]
+    Pipe(nix::errno::Errno),
+    #[error("an environment build task failed: {0}")]
+    Task(String),
+}
+
+impl Error {
+    pub fn code(&self) -> i32 {
+        match self {
+            Error::Spec(_) | Error::Params { .. } => codes::INVALID_PARAMS,
+            Error::Env(EnvError::Unknown { .. }) => codes::ENVIRONMENT_UNKNOWN,
+            Error::Env(EnvError::NotBuilt { .. }) => codes::ENVIRONMENT_NOT_BUILT,
+            Error::Env(_) => codes::ENVIRONMENT_BUILD_FAILED,
+            Error::Spawn(SpawnError::Failure(SpawnFailure::Init(InitError::Exec { .. }))) => codes::COMMAND_NOT_FOUND,
+            Error::Spawn(SpawnError::TooLarge { .. }) => codes::INVALID_PARAMS,
+            Error::Sandbox(_) | Error::Spawn(_) | Error::Pipe(_) => codes::RUNTIME_FAILED,
+            Error::MethodNotFound(_) => codes::METHOD_NOT_FOUND,
+            Error::ExecNotFound(_) => codes::EXEC_NOT_FOUND,
+            Error::ExecIdInUse(_) => codes::EXEC_ID_IN_USE,
+            Error::ShuttingDown => codes::SHUTTING_DOWN,
+            Error::Task(_) => codes::INTERNAL_ERROR,
+        }
+    }
+
+    pub fn data(&self) -> Value {
+        match self {
+            Error::Spawn(SpawnError::Failure(SpawnFailure::Init(init))) => {
+                let mut v = serde_json::to_value(init).unwrap_or(Value::Null);
+                v["kind"] = json!("init");
+                v
+            }
+            Error::Spawn(SpawnError::Failure(f)) => serde_json::to_value(f).unwrap_or(Value::Null),
+            Error::Env(EnvError::Unknown { known, .. }) => json!({ "kind": "environment", "known": known }),
+            Error::Env(_) => json!({ "kind": "environment" }),
+            Error::Sandbox(SandboxError::Overlay(OverlayError::Mount { target, errno, .. })) => {
+                json!({ "kind": "overlay", "step": "mount", "path": target, "errno": *errno as i32 })
+            }
+            Error::Sandbox(SandboxError::Cgroup(e)) => cgroup_data(e),
+            Error::Sandbox(SandboxError::Files(SafeFsError::Open { path, errno } | SafeFsError::Mkdir { path, errno })) => {
+                json!({ "kind": "files", "path": path, "errno": *errno as i32 })
+            }
+            Error::Sandbox(_) => json!({ "kind": "sandbox" }),
+            Error::Spec(_) | Error::Params { .. } => json!({ "kind": "params" }),
+            _ => json!({ "kind": "runtime" }),
+        }
+    }
+}
+
+fn cgroup_data(e: &CgroupError) -> Value {
+    let (step, path, errno) = match e {
+        CgroupError::Create { path, source } => ("create", Some(path), source.raw_os_error()),
+        CgroupError::Write { path, source, .. } => ("write", Some(path), source.raw_os_error()),
+        CgroupError::Attach { path, source, .. } => ("attach", Some(path), source.raw_os_error()),
+        CgroupError::Remove { path, source } => ("remove", Some(path), source.raw_os_error()),
+        CgroupError::Read { path, source } => ("read", Some(path), source.raw_os_error()),
+        CgroupError::MissingController { .. } => ("detect", None, None),
+    };
+    json!({ "kind": "cgroup", "step": step, "path": path, "errno": errno })
+}

@@ -1,0 +1,291 @@
+//! Ephemeral execution: a fresh sandbox runs one command, its output streams to the caller as it comes,
+//! and the sandbox is destroyed when the command ends, is killed, or times out.
+
+use std::collections::HashMap;
+use std::os::fd::{AsFd, OwnedFd};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+use serde::Serialize;
+use serde_json::json;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::unix::pipe;
+
+use crate::error::Error;
+use crate::rpc::Connection;
+use crate::sandbox::Sandbox;
+use crate::service::Runtime;
+use crate::spawner::ExitStatus;
+use crate::spec::RunParams;
+use crate::{envs, ids, plan};
+
+/// How long to wait for output still in the pipes once the sandbox's processes are all gone.
+const DRAIN_LIMIT: Duration = Duration::from_secs(2);
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RunResult {
+    pub sandbox_id: String,
+    /// The exit code, or 128 + the signal number when a signal ended the command (as shells report it).
+    pub exit_code: i32,
+    pub signal: Option<String>,
+    pub oom_killed: bool,
+    pub timed_out: bool,
+    /// Ended by `exec/kill` (cancellation) or by its owner disconnecting.
+    pub killed: bool,
+    pub pids_limit_hit: bool,
+    pub duration_ms: f64,
+    pub memory_peak_bytes: Option<u64>,
+    pub cpu_time_ms: Option<f64>,
+}
+
+pub async fn run_ephemeral(rt: &Arc<Runtime>, conn: &Arc<Connection>, params: RunParams) -> Result<RunResult, Error> {
+    let t0 = Instant::now();
+    let def = envs::resolve(&params.environment)?;
+    let env_root = rt.envs.built_rootfs(def)?;
+    let sandbox_id = ids::new_sandbox_id();
+    let rootfs = rt.config.sandbox_dir(&sandbox_id).join("rootfs");
+    let plan = plan::build(&params, &sandbox_id, &rootfs, &rt.host)?;
+    let registration = rt.execs.register(&params.exec_id, conn.id, &sandbox_id, def.name)?;
+
+    let (prepared, mut plan) = {
+        let (rt, id) = (rt.clone(), sandbox_id.clone());
+        tokio::task::spawn_blocking(move || {
+            let mut plan = plan;
+            let r = Sandbox::prepare(&rt.config, &rt.layout, &id, &[env_root.as_path()], &mut plan);
+            (r, plan)
+        })
+        .await
+        .map_err(|e| Error::Task(e.to_string()))?
+    };
+    let mut sandbox = prepared?;
+    let t_prepared = Instant::now();
+    let outcome = supervise(rt, conn, &params.exec_id, &registration, &mut plan, &sandbox).await;
+    let stats = sandbox.cgroup.as_ref().map(|c| c.stats()).unwrap_or_default();
+    let t_released0 = Instant::now();
+    let released = tokio::task::spawn_blocking(move || sandbox.release().map(|()| sandbox))
+        .await
+        .map_err(|e| Error::Task(e.to_string()))?;
+    if std::env::var_os("FORKSPACE_RT_TRACE").is_some() {
+        crate::log!("trace {sandbox_id}: prepare {:?} run {:?} release {:?}", t_prepared - t0, t_released0 - t_prepared, t_released0.elapsed());
+    }
+    if let Err(e) = released {
+        crate::log!("sandbox {sandbox_id}: cleanup failed, the next start will retry it: {e}");
+    }
+    let (status, elapsed, timed_out) = outcome?;
+    let exit_code = status.code.unwrap_or_else(|| 128 + status.signal.unwrap_or(0));
+    Ok(RunResult {
+        sandbox_id,
+        exit_code,
+        signal: status.signal.map(signal_name),
+        oom_killed: stats.oom_killed,
+        timed_out,
+        killed: registration.killed() && !timed_out,
+        pids_limit_hit: stats.pids_limit_hit,
+        duration_ms: elapsed.as_secs_f64() * 1000.0,
+        memory_peak_bytes: stats.memory_peak_bytes,
+        cpu_time_ms: stats.cpu_time_ns.map(|ns| ns as f64 / 1e6),
+    })
+}
+
+/// Spawns the first process with piped stdio, streams its output, enforces the timeout, and waits for
+/// it. Returns how it ended, how long it ran, and whether the timeout ended it.
+async fn supervise(
+    rt: &Arc<Runtime>,
+    conn: &Arc<Connection>,
+    exec_id: &str,
+    registration: &Registration,
+    plan: &mut plan::RunPlan,
+    sandbox: &Sandbox,
+) -> Result<(ExitStatus, Duration, bool), Error> {
+    let pipe = || nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(Error::Pipe);
+    let (out_r, out_w) = pipe()?;
+    let (err_r, err_w) = pipe()?;
+    let stdin = match plan.stdin.take() {
+        Some(bytes) => Some((pipe()?, bytes)),
+        None => None,
+    };
+    let mut child_fds: Vec<&OwnedFd> = Vec::new();
+    if let Some(((r, _), _)) = &stdin {
+        child_fds.push(r);
+    }
+    child_fds.extend([&out_w, &err_w]);
+    let borrowed: Vec<_> = child_fds.iter().map(|f| f.as_fd()).collect();
+    let spawned = rt.spawner.spawn(&plan.init, &borrowed).await?;
+    let started = Instant::now();
+    // Our copies of the child's ends must close, or the pipes never reach end-of-file.
+    drop(borrowed);
+    drop((out_w, err_w));
+    let stdin_w = stdin.map(|((r, w), bytes)| {
+        drop(r);
+        (w, bytes)
+    });
+    if registration.started(spawned.pid) {
+        // exec/kill arrived before the process existed.
+        let _ = rt.spawner.kill(spawned.pid, libc::SIGKILL).await;
+    }
+    conn.notify("exec/started", json!({ "execId": exec_id, "sandboxId": sandbox.id, "pid": spawned.pid })).await;
+
+    let emitter = Arc::new(Emitter { exec_id: exec_id.to_string(), conn: conn.clone(), seq: tokio::sync::Mutex::new(0) });
+    let pumps = [pump(out_r, "stdout", emitter.clone()), pump(err_r, "stderr", emitter)];
+    let pumps: Vec<_> = pumps.into_iter().map(tokio::spawn).collect();
+    if let Some((w, bytes)) = stdin_w {
+        tokio::spawn(feed_stdin(w, bytes));
+    }
+
+    let mut exit = spawned.exit;
+    let mut timed_out = false;
+    let status = match plan.timeout {
+        None => (&mut exit).await,
+        Some(limit) => tokio::select! {
+            s = &mut exit => s,
+            () = tokio::time::sleep(limit) => {
+                timed_out = true;
+                let _ = rt.spawner.kill(spawned.pid, libc::SIGKILL).await;
+                (&mut exit).await
+            }
+        },
+    }
+    .map_err(|_| Error::Spawn(crate::spawner::SpawnError::Gone))?;
+    let elapsed = started.elapsed();
+    for p in pumps {
+        let _ = tokio::time::timeout(DRAIN_LIMIT, p).await;
+    }
+    Ok((status, elapsed, timed_out))
+}
+
+struct Emitter {
+    exec_id: String,
+    conn: Arc<Connection>,
+    /// One sequence across stdout and stderr; held while queueing so numbers go out in order.
+    seq: tokio::sync::Mutex<u64>,
+}
+
+async fn pump(fd: OwnedFd, stream: &'static str, emitter: Arc<Emitter>) {
+    let Ok(mut rx) = pipe::Receiver::from_owned_fd(fd) else { return };
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        match rx.read(&mut buf).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => {
+                let mut seq = emitter.seq.lock().await;
+                *seq += 1;
+                let data = base64::engine::general_purpose::STANDARD.encode(&buf[..n]);
+                let params = json!({ "execId": emitter.exec_id, "stream": stream, "seq": *seq, "dataBase64": data });
+                // A vanished peer stops being sent to, but the pipe is still drained so the command
+                // never blocks on a full pipe.
+                emitter.conn.notify("exec/output", params).await;
+            }
+        }
+    }
+}
+
+async fn feed_stdin(fd: OwnedFd, bytes: Vec<u8>) {
+    if let Ok(mut tx) = pipe::Sender::from_owned_fd(fd) {
+        // EPIPE when the command exits without reading everything is normal.
+        let _ = tx.write_all(&bytes).await;
+    }
+}
+
+fn signal_name(sig: i32) -> String {
+    nix::sys::signal::Signal::try_from(sig).map(|s| s.as_str().to_string()).unwrap_or_else(|_| format!("SIG{sig}"))
+}
+
+/// Running execs by id, so `exec/kill` and a closing connection can reach them.
+#[derive(Default)]
+pub struct ExecRegistry {
+    inner: Arc<Mutex<HashMap<String, ExecEntry>>>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ExecEntry {
+    pub exec_id: String,
+    pub sandbox_id: String,
+    pub environment: String,
+    pub pid: Option<i32>,
+    #[serde(skip)]
+    pub conn: u64,
+    pub killed: bool,
+}
+
+/// Removes its exec from the registry when the run ends.
+pub struct Registration {
+    id: String,
+    inner: Arc<Mutex<HashMap<String, ExecEntry>>>,
+}
+
+impl Registration {
+    /// Records the pid; true if a kill was requested before it existed.
+    fn started(&self, pid: i32) -> bool {
+        let mut map = lock(&self.inner);
+        map.get_mut(&self.id).map(|e| {
+            e.pid = Some(pid);
+            e.killed
+        }) == Some(true)
+    }
+
+    fn killed(&self) -> bool {
+        lock(&self.inner).get(&self.id).is_some_and(|e| e.killed)
+    }
+}
+
+impl Drop for Registration {
+    fn drop(&mut self) {
+        lock(&self.inner).remove(&self.id);
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl ExecRegistry {
+    pub fn register(&self, exec_id: &str, conn: u64, sandbox_id: &str, environment: &str) -> Result<Registration, Error> {
+        let mut map = lock(&self.inner);
+        if map.contains_key(exec_id) {
+            return Err(Error::ExecIdInUse(exec_id.to_string()));
+        }
+        let entry = ExecEntry {
+            exec_id: exec_id.into(),
+            sandbox_id: sandbox_id.into(),
+            environment: environment.into(),
+            pid: None,
+            conn,
+            killed: false,
+        };
+        map.insert(exec_id.to_string(), entry);
+        Ok(Registration { id: exec_id.to_string(), inner: self.inner.clone() })
+    }
+
+    /// Marks the exec killed; returns its pid if it has one yet.
+    pub fn mark_killed(&self, exec_id: &str) -> Result<Option<i32>, Error> {
+        let mut map = lock(&self.inner);
+        let e = map.get_mut(exec_id).ok_or_else(|| Error::ExecNotFound(exec_id.to_string()))?;
+        e.killed = true;
+        Ok(e.pid)
+    }
+
+    /// Marks every exec of a connection (or all, for shutdown) killed and returns their pids.
+    pub fn mark_all_killed(&self, conn: Option<u64>) -> Vec<i32> {
+        let mut map = lock(&self.inner);
+        map.values_mut()
+            .filter(|e| conn.is_none_or(|c| e.conn == c))
+            .filter_map(|e| {
+                e.killed = true;
+                e.pid
+            })
+            .collect()
+    }
+
+    pub fn list(&self) -> Vec<ExecEntry> {
+        let mut v: Vec<ExecEntry> = lock(&self.inner).values().cloned().collect();
+        v.sort_by(|a, b| a.exec_id.cmp(&b.exec_id));
+        v
+    }
+
+    pub fn is_empty(&self) -> bool {
+        lock(&self.inner).is_empty()
+    }
+}

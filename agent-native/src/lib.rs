@@ -1,0 +1,40 @@
+//! forkspace-rt: the privileged sandbox runtime. One module per kernel mechanism (`ns`, `overlay`,
+//! `rootfs`, `cgroup`, `caps`), the sandbox recipe (`sandbox`, `sandbox_init`) and the process that
+//! clones sandboxes (`spawner`), environments (`envs`), and the JSON-RPC service (`rpc`, `service`).
+
+pub mod caps;
+pub mod cgroup;
+pub mod codes;
+pub mod config;
+pub mod envs;
+pub mod error;
+pub mod exec;
+pub mod ids;
+pub mod ns;
+pub mod overlay;
+pub mod plan;
+pub mod preflight;
+pub mod reconcile;
+pub mod rootfs;
+pub mod rpc;
+pub mod safe_fs;
+pub mod sandbox;
+pub mod sandbox_init;
+pub mod service;
+pub mod spawner;
+pub mod spec;
+pub mod tuning;
+
+/// Writes one line to stderr (the agent sends the runtime's stderr to its log file).
+#[macro_export]
+macro_rules! log {
+    ($($arg:tt)*) => {
+        eprintln!("{} forkspace-rt: {}", $crate::timestamp(), format!($($arg)*))
+    };
+}
+
+/// Seconds since the epoch with milliseconds, for log lines.
+pub fn timestamp() -> String {
+    let d = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    format!("{}.{:03}", d.as_secs(), d.subsec_millis())
+}

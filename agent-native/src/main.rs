@@ -1,0 +1,209 @@
+//! forkspace-rt command line: `serve` runs the daemon; `check` reports what the host lacks; `methods`
+//! prints the method table and error codes; `build-env` builds an environment without a daemon.
+
+use std::os::fd::AsRawFd;
+use std::os::unix::fs::PermissionsExt;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::{bail, Context};
+use clap::{Args, Parser, Subcommand};
+use forkspace_rt::config::Config;
+use forkspace_rt::plan::HostFacts;
+use forkspace_rt::service::{Runtime, METHODS, NOTIFICATIONS};
+use forkspace_rt::{codes, envs, log, preflight, reconcile, rpc, spawner, tuning};
+
+#[derive(Parser)]
+#[command(name = "forkspace-rt", version, about = "Forkspace sandbox runtime (privileged daemon)")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve JSON-RPC on a unix socket until SIGTERM or `runtime/shutdown`.
+    Serve(ServeArgs),
+    /// Check the host and print a JSON report; exit 1 when the runtime cannot run here.
+    Check(CriuArg),
+    /// Print the method table, notifications and error codes as JSON.
+    Methods,
+    /// Build an environment into the environment cache, printing progress.
+    BuildEnv {
+        name: String,
+        #[arg(long, env = "FORKSPACE_ENV_DIR", default_value = "/var/lib/forkspace/envs")]
+        env_dir: PathBuf,
+        #[arg(long, env = "FORKSPACE_DEBIAN_MIRROR", default_value = DEFAULT_MIRROR)]
+        debian_mirror: String,
+    },
+}
+
+const DEFAULT_MIRROR: &str = "http://deb.debian.org/debian";
+
+#[derive(Args)]
+struct CriuArg {
+    #[arg(long, env = "FORKSPACE_CRIU", default_value = "/var/cache/forkspace/criu/bin/criu")]
+    criu: PathBuf,
+}
+
+#[derive(Args)]
+struct ServeArgs {
+    #[arg(long, env = "FORKSPACE_DATA_DIR", default_value = "/var/lib/forkspace")]
+    data_dir: PathBuf,
+    /// Defaults to <data-dir>/envs.
+    #[arg(long, env = "FORKSPACE_ENV_DIR")]
+    env_dir: Option<PathBuf>,
+    #[arg(long, env = "FORKSPACE_RT_SOCKET", default_value = "/run/forkspace/rt.sock")]
+    socket: PathBuf,
+    #[arg(long, env = "FORKSPACE_CGROUP_PARENT", default_value = "forkspace")]
+    cgroup_parent: String,
+    #[arg(long, env = "FORKSPACE_DEBIAN_MIRROR", default_value = DEFAULT_MIRROR)]
+    debian_mirror: String,
+    /// Leave /sys/kernel/rcu_expedited alone (sandbox starts then wait for normal RCU grace periods).
+    #[arg(long)]
+    no_expedite_rcu: bool,
+    #[command(flatten)]
+    criu: CriuArg,
+}
+
+fn main() -> anyhow::Result<()> {
+    match Cli::parse().command {
+        Command::Serve(args) => serve(args),
+        Command::Check(c) => {
+            let (report, _) = preflight::check(&c.criu);
+            println!("{}", serde_json::to_string_pretty(&report)?);
+            if !report.ok {
+                std::process::exit(1);
+            }
+            Ok(())
+        }
+        Command::Methods => {
+            let codes: serde_json::Map<String, serde_json::Value> =
+                codes::ALL.iter().map(|(n, c)| (n.to_string(), (*c).into())).collect();
+            let out = serde_json::json!({ "methods": METHODS, "notifications": NOTIFICATIONS, "errorCodes": codes });
+            println!("{}", serde_json::to_string_pretty(&out)?);
+            Ok(())
+        }
+        Command::BuildEnv { name, env_dir, debian_mirror } => {
+            let def = envs::resolve(&name)?;
+            let store = envs::EnvStore { dir: env_dir, mirror: debian_mirror };
+            let m = store.build(def, &mut |line: &str| eprintln!("{line}"))?;
+            println!("{}", serde_json::to_string_pretty(&m)?);
+            Ok(())
+        }
+    }
+}
+
+fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    if !forkspace_rt::ids::is_safe_id(&args.cgroup_parent) {
+        bail!("--cgroup-parent {:?} must be a plain name of [A-Za-z0-9._-]", args.cgroup_parent);
+    }
+    let (report, layout) = preflight::check(&args.criu.criu);
+    for w in &report.warnings {
+        log!("warning: {}. Fix: {}", w.what, w.fix);
+    }
+    let Some(layout) = layout.filter(|_| report.ok) else {
+        for p in &report.problems {
+            eprintln!("forkspace-rt: {}.\n  Fix: {}", p.what, p.fix);
+        }
+        std::process::exit(2);
+    };
+    let config = Config {
+        env_dir: args.env_dir.unwrap_or_else(|| args.data_dir.join("envs")),
+        data_dir: args.data_dir,
+        socket: args.socket,
+        cgroup_parent: args.cgroup_parent,
+        criu: args.criu.criu,
+        debian_mirror: args.debian_mirror.clone(),
+    };
+    for dir in [&config.data_dir, &config.sandboxes_dir()] {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    if let Some(parent) = config.socket.parent() {
+        std::fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
+    }
+    let _lock = lock_data_dir(&config)?;
+    let done = reconcile::reconcile(&config, &layout);
+    if done != reconcile::Reconciled::default() {
+        log!("cleaned up after a previous run: {} cgroups, {} mounts, {} directories", done.cgroups, done.mounts, done.dirs);
+    }
+    layout.prepare_parent(&config.cgroup_parent)?;
+    let mut tuning = if args.no_expedite_rcu {
+        tuning::Tuning::default()
+    } else {
+        tuning::Tuning::apply(&[(tuning::RCU_EXPEDITED, "1")])
+    };
+    // Before any thread exists: the spawner must be forked from a single-threaded process.
+    let spawner_fd = spawner::start().context("starting the spawner process")?;
+    let host = HostFacts { cpus: num_cpus(), memory_bytes: total_memory(), devices_confined: layout.version_of(forkspace_rt::cgroup::Controller::Devices) == Some(forkspace_rt::cgroup::Version::V1) };
+    let tokio = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+    tokio.block_on(async move {
+        let spawner = spawner::SpawnerClient::new(spawner_fd)?;
+        let listener = bind(&config.socket)?;
+        let criu = report.criu.clone();
+        let runtime = Arc::new(Runtime::new(config.clone(), layout.clone(), host, spawner, criu));
+        log!("serving on {} (data {}, cgroups {})", config.socket.display(), config.data_dir.display(), layout.info().mode);
+        tokio::spawn(rpc::serve(listener, runtime.clone()));
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+        tokio::select! {
+            _ = term.recv() => runtime.begin_shutdown().await,
+            _ = tokio::signal::ctrl_c() => runtime.begin_shutdown().await,
+            () = runtime.shutdown.notified() => {}
+        }
+        // Running execs were killed; give them a moment to release their sandboxes.
+        for _ in 0..500 {
+            if runtime.execs.is_empty() {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        let _ = std::fs::remove_file(&config.socket);
+        layout.remove_parent(&config.cgroup_parent);
+        log!("stopped");
+        anyhow::Ok(())
+    })?;
+    // Dropping the runtime closes the spawner's socket; it kills anything left and exits.
+    tokio.shutdown_timeout(std::time::Duration::from_millis(200));
+    tuning.restore();
+    Ok(())
+}
+
+/// One runtime per data dir: a second one would reap the first one's sandboxes as leftovers.
+fn lock_data_dir(config: &Config) -> anyhow::Result<std::fs::File> {
+    let path = config.data_dir.join("rt.lock");
+    let file = std::fs::OpenOptions::new().create(true).truncate(false).read(true).write(true).open(&path)
+        .with_context(|| format!("opening {}", path.display()))?;
+    // SAFETY: flock(2) on a file we hold open for the life of the process.
+    if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+        let holder = std::fs::read_to_string(&path).unwrap_or_default();
+        bail!("another forkspace-rt (pid {}) is serving {}; stop it first", holder.trim(), config.data_dir.display());
+    }
+    file.set_len(0)?;
+    std::fs::write(&path, std::process::id().to_string())?;
+    Ok(file)
+}
+
+fn bind(socket: &std::path::Path) -> anyhow::Result<tokio::net::UnixListener> {
+    if socket.exists() {
+        if std::os::unix::net::UnixStream::connect(socket).is_ok() {
+            bail!("{} is already served by another process", socket.display());
+        }
+        std::fs::remove_file(socket).with_context(|| format!("removing stale socket {}", socket.display()))?;
+    }
+    let listener = tokio::net::UnixListener::bind(socket).with_context(|| format!("binding {}", socket.display()))?;
+    std::fs::set_permissions(socket, std::fs::Permissions::from_mode(0o600))?;
+    Ok(listener)
+}
+
+fn num_cpus() -> usize {
+    std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+}
+
+fn total_memory() -> u64 {
+    let text = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
+    text.lines()
+        .find_map(|l| l.strip_prefix("MemTotal:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        .map(|kb| kb * 1024)
+        .unwrap_or(0)
+}

@@ -1,0 +1,88 @@
+//! Namespaces: the clone3 call that puts a new process into fresh pid, mount, uts, ipc and net
+//! namespaces, and the loopback bring-up inside a new network namespace.
+
+use std::os::fd::{FromRawFd, OwnedFd};
+
+use nix::errno::Errno;
+
+/// The namespaces every sandbox gets. No user namespace: CRIU restores them unreliably, so isolation of
+/// root comes from the capability set and the devices cgroup instead (see caps.rs).
+pub const SANDBOX_NAMESPACES: u64 = (libc::CLONE_NEWPID
+    | libc::CLONE_NEWNS
+    | libc::CLONE_NEWUTS
+    | libc::CLONE_NEWIPC
+    | libc::CLONE_NEWNET) as u64;
+
+pub enum Forked {
+    Child,
+    Parent { pid: i32, pidfd: OwnedFd },
+}
+
+#[repr(C)]
+#[derive(Default)]
+struct CloneArgs {
+    flags: u64,
+    pidfd: u64,
+    child_tid: u64,
+    parent_tid: u64,
+    exit_signal: u64,
+    stack: u64,
+    stack_size: u64,
+    tls: u64,
+    set_tid: u64,
+    set_tid_size: u64,
+    cgroup: u64,
+}
+
+/// fork(2) into new namespaces, returning a pidfd for race-free signalling and reaping.
+///
+/// Must only be called from a single-threaded process: the child continues on a copy of the caller's
+/// stack, and another thread's lock (in malloc, say) would stay held forever in the child.
+pub fn clone_into_namespaces(namespaces: u64) -> Result<Forked, Errno> {
+    let mut pidfd: libc::c_int = -1;
+    let args = CloneArgs {
+        flags: namespaces | libc::CLONE_PIDFD as u64,
+        pidfd: &mut pidfd as *mut libc::c_int as u64,
+        exit_signal: libc::SIGCHLD as u64,
+        ..Default::default()
+    };
+    // SAFETY: clone3 with no stack behaves like fork: the child resumes here on a copy-on-write copy of
+    // this stack. `args` and `pidfd` outlive the call; the kernel writes the pidfd before returning.
+    let rc = unsafe { libc::syscall(libc::SYS_clone3, &args as *const CloneArgs, std::mem::size_of::<CloneArgs>()) };
+    match rc {
+        -1 => Err(Errno::last()),
+        0 => Ok(Forked::Child),
+        pid => Ok(Forked::Parent {
+            pid: pid as i32,
+            // SAFETY: the kernel just returned this fd to us as the child's pidfd; we own it.
+            pidfd: unsafe { OwnedFd::from_raw_fd(pidfd) },
+        }),
+    }
+}
+
+/// Brings `lo` up in the calling process's network namespace.
+pub fn loopback_up() -> Result<(), Errno> {
+    // SAFETY: a plain socket(2) call; the fd is closed below.
+    let sock = unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };
+    if sock < 0 {
+        return Err(Errno::last());
+    }
+    // SAFETY: the kernel returned `sock`; OwnedFd closes it when dropped.
+    let _guard = unsafe { OwnedFd::from_raw_fd(sock) };
+    // SAFETY: ifreq is plain old data; all-zero is a valid value.
+    let mut req: libc::ifreq = unsafe { std::mem::zeroed() };
+    for (dst, src) in req.ifr_name.iter_mut().zip(b"lo\0") {
+        *dst = *src as libc::c_char;
+    }
+    // SAFETY: SIOCGIFFLAGS / SIOCSIFFLAGS read and write the ifreq we own.
+    unsafe {
+        if libc::ioctl(sock, libc::SIOCGIFFLAGS, &mut req) < 0 {
+            return Err(Errno::last());
+        }
+        req.ifr_ifru.ifru_flags |= (libc::IFF_UP | libc::IFF_RUNNING) as libc::c_short;
+        if libc::ioctl(sock, libc::SIOCSIFFLAGS, &req) < 0 {
+            return Err(Errno::last());
+        }
+    }
+    Ok(())
+}

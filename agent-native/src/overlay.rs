@@ -1,0 +1,108 @@
+//! The sandbox's root filesystem: an overlay of a writable upper directory over read-only environment
+//! lowers, mounted on the host side (so the runtime can reach it for files and CRIU's `--root`).
+
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+
+use nix::errno::Errno;
+use nix::mount::{mount, umount2, MntFlags, MsFlags};
+
+#[derive(Debug, thiserror::Error)]
+pub enum OverlayError {
+    #[error("cannot create {path}: {source}")]
+    CreateDir { path: PathBuf, source: io::Error },
+    #[error("path {path} cannot be an overlay layer: it contains ',' or ':'")]
+    UnsafePath { path: PathBuf },
+    #[error("cannot mount overlay on {target} ({options}): {errno}")]
+    Mount { target: PathBuf, options: String, errno: Errno },
+    #[error("cannot unmount {target}: {errno}")]
+    Unmount { target: PathBuf, errno: Errno },
+}
+
+type Result<T> = std::result::Result<T, OverlayError>;
+
+/// The three directories of one overlay: the writable layer, overlayfs's scratch dir, and the mount point.
+#[derive(Debug, Clone)]
+pub struct OverlayDirs {
+    pub upper: PathBuf,
+    pub work: PathBuf,
+    pub rootfs: PathBuf,
+}
+
+impl OverlayDirs {
+    pub fn under(dir: &Path) -> OverlayDirs {
+        OverlayDirs { upper: dir.join("upper"), work: dir.join("work"), rootfs: dir.join("rootfs") }
+    }
+
+    pub fn create(&self) -> Result<()> {
+        for d in [&self.upper, &self.work, &self.rootfs] {
+            fs::create_dir_all(d).map_err(|source| OverlayError::CreateDir { path: d.clone(), source })?;
+        }
+        Ok(())
+    }
+}
+
+/// Builds the mount options; `lowers` are listed top-most first, as overlayfs wants them.
+pub fn options(lowers: &[&Path], dirs: &OverlayDirs) -> Result<String> {
+    let mut all: Vec<&Path> = lowers.to_vec();
+    all.extend([dirs.upper.as_path(), dirs.work.as_path()]);
+    for p in &all {
+        let s = p.to_string_lossy();
+        if s.contains(',') || s.contains(':') {
+            return Err(OverlayError::UnsafePath { path: p.to_path_buf() });
+        }
+    }
+    let lower = lowers.iter().map(|p| p.to_string_lossy()).collect::<Vec<_>>().join(":");
+    Ok(format!("lowerdir={lower},upperdir={},workdir={}", dirs.upper.display(), dirs.work.display()))
+}
+
+pub fn mount_overlay(lowers: &[&Path], dirs: &OverlayDirs) -> Result<()> {
+    let opts = options(lowers, dirs)?;
+    mount(Some("overlay"), &dirs.rootfs, Some("overlay"), MsFlags::empty(), Some(opts.as_str()))
+        .map_err(|errno| OverlayError::Mount { target: dirs.rootfs.clone(), options: opts, errno })
+}
+
+/// Unmounts `target`; falls back to a lazy unmount when something still holds it busy. Not mounted is fine.
+pub fn unmount(target: &Path) -> Result<()> {
+    match umount2(target, MntFlags::empty()) {
+        Ok(()) | Err(Errno::EINVAL) | Err(Errno::ENOENT) => Ok(()),
+        Err(Errno::EBUSY) => umount2(target, MntFlags::MNT_DETACH)
+            .map_err(|errno| OverlayError::Unmount { target: target.into(), errno }),
+        Err(errno) => Err(OverlayError::Unmount { target: target.into(), errno }),
+    }
+}
+
+/// Mount points at or below `dir`, deepest first, read from /proc/self/mountinfo.
+pub fn mounts_under(dir: &Path) -> Vec<PathBuf> {
+    let Ok(text) = fs::read_to_string("/proc/self/mountinfo") else { return Vec::new() };
+    let mut found: Vec<PathBuf> = text
+        .lines()
+        .filter_map(|l| l.split(' ').nth(4))
+        .map(|m| PathBuf::from(m.replace("\\040", " ")))
+        .filter(|m| m.starts_with(dir))
+        .collect();
+    found.sort_by_key(|p| std::cmp::Reverse(p.components().count()));
+    found.dedup();
+    found
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn options_list_lowers_top_first() {
+        let dirs = OverlayDirs::under(Path::new("/d/s1"));
+        let o = options(&[Path::new("/snap/fs"), Path::new("/envs/bb/rootfs")], &dirs).unwrap();
+        assert_eq!(o, "lowerdir=/snap/fs:/envs/bb/rootfs,upperdir=/d/s1/upper,workdir=/d/s1/work");
+    }
+
+    #[test]
+    fn separators_in_paths_are_refused() {
+        let dirs = OverlayDirs::under(Path::new("/d/a,b"));
+        assert!(matches!(options(&[Path::new("/e")], &dirs), Err(OverlayError::UnsafePath { .. })));
+        let dirs = OverlayDirs::under(Path::new("/d/ok"));
+        assert!(options(&[Path::new("/e:x")], &dirs).is_err());
+    }
+}

@@ -1,0 +1,125 @@
+//! File access inside a sandbox's rootfs from the host, resolved by the kernel as if the rootfs were `/`
+//! (openat2 RESOLVE_IN_ROOT): `..` and absolute symlinks cannot climb out of it.
+
+use std::io::{self, Write};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::path::{Component, Path, PathBuf};
+
+use nix::errno::Errno;
+use nix::fcntl::OFlag;
+use nix::sys::stat::Mode;
+
+const RESOLVE_NO_MAGICLINKS: u64 = 0x02;
+const RESOLVE_IN_ROOT: u64 = 0x10;
+
+#[derive(Debug, thiserror::Error)]
+pub enum SafeFsError {
+    #[error("cannot open sandbox root {root}: {errno}")]
+    OpenRoot { root: PathBuf, errno: Errno },
+    #[error("cannot create directory {path} in the sandbox: {errno}")]
+    Mkdir { path: String, errno: Errno },
+    #[error("cannot open {path} in the sandbox: {errno}")]
+    Open { path: String, errno: Errno },
+    #[error("cannot write {path} in the sandbox: {source}")]
+    Write { path: String, source: io::Error },
+}
+
+type Result<T> = std::result::Result<T, SafeFsError>;
+
+#[repr(C)]
+struct OpenHow {
+    flags: u64,
+    mode: u64,
+    resolve: u64,
+}
+
+fn openat2(dir: &OwnedFd, path: &Path, flags: OFlag, mode: u32) -> std::result::Result<OwnedFd, Errno> {
+    let c = std::ffi::CString::new(path.as_os_str().as_encoded_bytes()).map_err(|_| Errno::EINVAL)?;
+    let how = OpenHow {
+        flags: (flags | OFlag::O_CLOEXEC).bits() as u64,
+        mode: u64::from(mode),
+        resolve: RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS,
+    };
+    // SAFETY: openat2(2) reads the path and the open_how struct, both alive for the call.
+    let fd = unsafe {
+        libc::syscall(libc::SYS_openat2, dir.as_raw_fd(), c.as_ptr(), &how as *const OpenHow, std::mem::size_of::<OpenHow>())
+    };
+    if fd < 0 {
+        return Err(Errno::last());
+    }
+    // SAFETY: the kernel returned a new fd that nothing else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) })
+}
+
+fn open_root(root: &Path) -> Result<OwnedFd> {
+    nix::fcntl::open(root, OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC, Mode::empty())
+        .map_err(|errno| SafeFsError::OpenRoot { root: root.into(), errno })
+}
+
+/// Creates (or truncates) `path` inside `root` with `content` and `mode`, creating missing parent
+/// directories. `path` is interpreted inside the sandbox: absolute paths start at `root`.
+pub fn write_file(root: &Path, path: &str, content: &[u8], mode: u32) -> Result<()> {
+    let root_fd = open_root(root)?;
+    let rel: PathBuf = Path::new(path).components().filter(|c| !matches!(c, Component::RootDir)).collect();
+    let mut prefix = PathBuf::new();
+    let mut dir = open_root(root)?;
+    if let Some(parent) = rel.parent() {
+        for comp in parent.components() {
+            prefix.push(comp);
+            let flags = OFlag::O_PATH | OFlag::O_DIRECTORY;
+            dir = match openat2(&root_fd, &prefix, flags, 0) {
+                Ok(fd) => fd,
+                Err(Errno::ENOENT) => {
+                    match nix::sys::stat::mkdirat(&dir, comp.as_os_str(), Mode::from_bits_truncate(0o755)) {
+                        Ok(()) | Err(Errno::EEXIST) => {}
+                        Err(errno) => return Err(SafeFsError::Mkdir { path: show(&prefix), errno }),
+                    }
+                    openat2(&root_fd, &prefix, flags, 0).map_err(|errno| SafeFsError::Mkdir { path: show(&prefix), errno })?
+                }
+                Err(errno) => return Err(SafeFsError::Mkdir { path: show(&prefix), errno }),
+            };
+        }
+    }
+    let flags = OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_TRUNC;
+    let fd = openat2(&root_fd, &rel, flags, mode).map_err(|errno| SafeFsError::Open { path: path.into(), errno })?;
+    let mut file = std::fs::File::from(fd);
+    file.write_all(content).map_err(|source| SafeFsError::Write { path: path.into(), source })?;
+    // The umask shaped the mode at creation; set exactly what was asked.
+    nix::sys::stat::fchmod(&file, Mode::from_bits_truncate(mode))
+        .map_err(|errno| SafeFsError::Write { path: path.into(), source: errno.into() })
+}
+
+fn show(p: &Path) -> String {
+    format!("/{}", p.display())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::{symlink, PermissionsExt};
+
+    #[test]
+    fn writes_create_parents_and_set_mode() {
+        let root = tempfile::tempdir().unwrap();
+        write_file(root.path(), "/a/b/c.txt", b"hi", 0o600).unwrap();
+        let p = root.path().join("a/b/c.txt");
+        assert_eq!(std::fs::read(&p).unwrap(), b"hi");
+        assert_eq!(std::fs::metadata(&p).unwrap().permissions().mode() & 0o7777, 0o600);
+    }
+
+    #[test]
+    fn symlinks_and_dotdot_cannot_escape_the_root() {
+        let outside = tempfile::tempdir().unwrap();
+        let root = tempfile::tempdir().unwrap();
+        symlink(outside.path(), root.path().join("link")).unwrap();
+        symlink("/", root.path().join("abs")).unwrap();
+        // The host path the link names does not exist inside the root, so the write fails there.
+        assert!(write_file(root.path(), "/link/x", b"1", 0o644).is_err());
+        write_file(root.path(), "/abs/y", b"2", 0o644).unwrap();
+        write_file(root.path(), "../../z", b"3", 0o644).unwrap();
+        // The absolute symlink target resolves inside the root; nothing lands outside.
+        assert!(std::fs::read_dir(outside.path()).unwrap().next().is_none());
+        assert_eq!(std::fs::read(root.path().join("y")).unwrap(), b"2");
+        assert_eq!(std::fs::read(root.path().join("z")).unwrap(), b"3");
+    }
+}

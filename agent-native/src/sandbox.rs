@@ -1,0 +1,87 @@
+//! One sandbox's host-side resources, in the order they are made: its directory, the overlay mount, the
+//! files placed before start, and its cgroup. The first process is then cloned by the spawner (see
+//! spawner.rs and sandbox_init.rs). `prepare` undoes its own partial work on failure; `release` tears
+//! everything down, is idempotent, and leaves no mount, cgroup or directory.
+
+use std::io;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::cgroup::{CgroupError, Layout, SandboxCgroup};
+use crate::config::Config;
+use crate::envs::remove_tree;
+use crate::overlay::{self, OverlayDirs, OverlayError};
+use crate::plan::RunPlan;
+use crate::safe_fs::{self, SafeFsError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum SandboxError {
+    #[error(transparent)]
+    Overlay(#[from] OverlayError),
+    #[error(transparent)]
+    Cgroup(#[from] CgroupError),
+    #[error(transparent)]
+    Files(#[from] SafeFsError),
+    #[error("cannot remove sandbox directory {path}: {source}")]
+    RemoveDir { path: PathBuf, source: io::Error },
+}
+
+type Result<T> = std::result::Result<T, SandboxError>;
+
+#[derive(Debug)]
+pub struct Sandbox {
+    pub id: String,
+    pub dir: PathBuf,
+    pub overlay: OverlayDirs,
+    pub cgroup: Option<SandboxCgroup>,
+    mounted: bool,
+}
+
+impl Sandbox {
+    /// Makes the sandbox's resources for `plan` over the read-only `lowers` (top-most first), and
+    /// records the cgroup files the first process must join in `plan.init.cgroup_procs`.
+    pub fn prepare(config: &Config, layout: &Layout, id: &str, lowers: &[&Path], plan: &mut RunPlan) -> Result<Sandbox> {
+        let dir = config.sandbox_dir(id);
+        let mut sandbox =
+            Sandbox { id: id.to_string(), overlay: OverlayDirs::under(&dir), dir, cgroup: None, mounted: false };
+        match sandbox.prepare_steps(config, layout, lowers, plan) {
+            Ok(()) => Ok(sandbox),
+            Err(e) => {
+                let _ = sandbox.release();
+                Err(e)
+            }
+        }
+    }
+
+    fn prepare_steps(&mut self, config: &Config, layout: &Layout, lowers: &[&Path], plan: &mut RunPlan) -> Result<()> {
+        self.overlay.create()?;
+        overlay::mount_overlay(lowers, &self.overlay)?;
+        self.mounted = true;
+        // Files go in through the mount, resolved inside the rootfs, before the first process exists.
+        for f in &plan.files {
+            safe_fs::write_file(&self.overlay.rootfs, &f.path, &f.content, f.mode)?;
+        }
+        let cgroup = layout.create(&config.cgroup_parent, &self.id, &plan.limits)?;
+        plan.init.cgroup_procs = cgroup.procs_files();
+        self.cgroup = Some(cgroup);
+        Ok(())
+    }
+
+    /// Kills anything still running, unmounts, removes the cgroup and the directory.
+    pub fn release(&mut self) -> Result<()> {
+        if let Some(cg) = &self.cgroup {
+            if !cg.pids().is_empty() {
+                cg.kill_all();
+            }
+        }
+        if self.mounted {
+            overlay::unmount(&self.overlay.rootfs)?;
+            self.mounted = false;
+        }
+        if let Some(cg) = &self.cgroup {
+            cg.remove(Duration::from_secs(2))?;
+            self.cgroup = None;
+        }
+        remove_tree(&self.dir).map_err(|source| SandboxError::RemoveDir { path: self.dir.clone(), source })
+    }
+}

@@ -1,0 +1,288 @@
+//! The sandbox's first process, from clone to exec. Runs in the spawner's clone3 child, in the new
+//! namespaces, single-threaded. The steps read top to bottom as the recipe; each failure is reported to
+//! the spawner over the error pipe as one `InitError` and the child exits 127.
+
+use std::ffi::CString;
+use std::os::fd::RawFd;
+use std::path::{Path, PathBuf};
+
+use nix::errno::Errno;
+use serde::{Deserialize, Serialize};
+
+use crate::caps::{self, CapSet};
+use crate::{ns, rootfs};
+
+/// Everything the first process needs, computed by the runtime before the clone (plan.rs).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct InitPlan {
+    pub rootfs: PathBuf,
+    pub hostname: String,
+    pub argv: Vec<String>,
+    /// `KEY=VALUE` strings.
+    pub env: Vec<String>,
+    /// Absolute paths inside the sandbox to try for argv[0], in PATH order.
+    pub exec_candidates: Vec<String>,
+    pub cwd: String,
+    /// True: stdin is the sandbox's own /dev/null. False: a pipe is passed as the first fd.
+    pub stdin_null: bool,
+    pub keep_caps: CapSet,
+    /// `cgroup.procs` files the spawner writes the child's pid into before it may continue.
+    pub cgroup_procs: Vec<PathBuf>,
+}
+
+/// One variant per failing step, with the errno (and path) the kernel gave.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+#[serde(tag = "step", rename_all = "camelCase")]
+pub enum InitError {
+    #[error("waiting for the runtime's go-ahead failed: {}", errno_text(*errno))]
+    Sync { errno: i32 },
+    #[error("setting up stdio failed: {}", errno_text(*errno))]
+    Stdio { errno: i32 },
+    #[error("making mounts private failed: {}", errno_text(*errno))]
+    MakePrivate { errno: i32 },
+    #[error("mounting proc at {path} failed: {}", errno_text(*errno))]
+    MountProc { path: String, errno: i32 },
+    #[error("making {path} read-only failed: {}", errno_text(*errno))]
+    ProtectProc { path: String, errno: i32 },
+    #[error("mounting devpts at {path} failed: {}", errno_text(*errno))]
+    MountDevpts { path: String, errno: i32 },
+    #[error("setting hostname {hostname:?} failed: {}", errno_text(*errno))]
+    Hostname { hostname: String, errno: i32 },
+    #[error("bringing up the loopback interface failed: {}", errno_text(*errno))]
+    Loopback { errno: i32 },
+    #[error("pivot_root into {path} failed: {}", errno_text(*errno))]
+    PivotRoot { path: String, errno: i32 },
+    #[error("opening /dev/null in the sandbox failed: {}", errno_text(*errno))]
+    DevNull { errno: i32 },
+    #[error("working directory {path} cannot be used: {}", errno_text(*errno))]
+    Cwd { path: String, errno: i32 },
+    #[error("dropping capabilities failed: {}", errno_text(*errno))]
+    Capabilities { errno: i32 },
+    #[error("starting a new session failed: {}", errno_text(*errno))]
+    Setsid { errno: i32 },
+    #[error("argument or environment contains a NUL byte")]
+    NulByte,
+    #[error("{command}: {}", exec_text(*errno))]
+    Exec { command: String, errno: i32 },
+}
+
+impl InitError {
+    /// Errno of the failing step, if one.
+    pub fn errno(&self) -> Option<i32> {
+        match self {
+            InitError::NulByte => None,
+            InitError::Sync { errno }
+            | InitError::Stdio { errno }
+            | InitError::MakePrivate { errno }
+            | InitError::MountProc { errno, .. }
+            | InitError::ProtectProc { errno, .. }
+            | InitError::MountDevpts { errno, .. }
+            | InitError::Hostname { errno, .. }
+            | InitError::Loopback { errno }
+            | InitError::PivotRoot { errno, .. }
+            | InitError::DevNull { errno }
+            | InitError::Cwd { errno, .. }
+            | InitError::Capabilities { errno }
+            | InitError::Setsid { errno }
+            | InitError::Exec { errno, .. } => Some(*errno),
+        }
+    }
+}
+
+fn errno_text(errno: i32) -> String {
+    Errno::from_raw(errno).desc().to_string()
+}
+
+fn exec_text(errno: i32) -> String {
+    match errno {
+        libc::ENOENT => "command not found in the sandbox (checked every PATH directory)".into(),
+        libc::EACCES => "permission denied (not executable?)".into(),
+        libc::ENOEXEC => "not an executable format this kernel runs".into(),
+        e => errno_text(e),
+    }
+}
+
+/// Fd numbers the child arranges before anything else: 0-2 stdio, 3 the error pipe.
+const ERR_FD: RawFd = 3;
+
+/// Runs the recipe and never returns: exec on success, `_exit(127)` after reporting a failure.
+pub fn init_in_child(plan: &InitPlan, stdio: &[RawFd], go: RawFd, err: RawFd) -> ! {
+    let mut report_fd = err;
+    let failure = match run(plan, stdio, go, err, &mut report_fd) {
+        Ok(never) => match never {},
+        Err(e) => e,
+    };
+    let msg = serde_json::to_vec(&failure).unwrap_or_default();
+    // SAFETY: write(2) of our own buffer to the error pipe, then _exit(2): no destructors, no atexit,
+    // nothing shared with the spawner runs in this copy of its address space.
+    unsafe {
+        libc::write(report_fd, msg.as_ptr().cast(), msg.len());
+        libc::_exit(127);
+    }
+}
+
+enum Never {}
+
+fn run(plan: &InitPlan, stdio: &[RawFd], go: RawFd, err: RawFd, report_fd: &mut RawFd) -> Result<Never, InitError> {
+    // Everything is prepared before the first syscall that changes state, so a bad plan fails cleanly.
+    let argv = cstrings(&plan.argv)?;
+    let envp = cstrings(&plan.env)?;
+    let candidates = cstrings(&plan.exec_candidates)?;
+
+    // 1. Wait until the spawner has put us into the sandbox's cgroups: limits hold from the first
+    //    instruction of user code.
+    wait_for_go(go).map_err(|e| InitError::Sync { errno: e as i32 })?;
+    // 2. stdio on 0-2 and the error pipe on 3; every other inherited fd (the spawner's socket, other
+    //    sandboxes' pidfds) is closed so nothing of the host leaks in.
+    arrange_fds(stdio, err, plan.stdin_null).map_err(|e| InitError::Stdio { errno: e as i32 })?;
+    *report_fd = ERR_FD;
+    // 3. Signals back to defaults: the spawner blocks SIGCHLD and Rust ignores SIGPIPE, and both would
+    //    survive exec.
+    reset_signals();
+
+    // 4. Mounts, all before pivot_root because they name host paths.
+    let root = plan.rootfs.as_path();
+    rootfs::make_private_in_child().map_err(|e| InitError::MakePrivate { errno: e as i32 })?;
+    rootfs::mount_proc_in_child(root).map_err(|e| InitError::MountProc { path: show(root, "proc"), errno: e as i32 })?;
+    for entry in rootfs::PROC_READONLY {
+        rootfs::protect_proc_in_child(root, entry)
+            .map_err(|e| InitError::ProtectProc { path: format!("/proc/{entry}"), errno: e as i32 })?;
+    }
+    rootfs::mount_devpts_in_child(root)
+        .map_err(|e| InitError::MountDevpts { path: show(root, "dev/pts"), errno: e as i32 })?;
+
+    // 5. Identity and network of the new uts and net namespaces.
+    nix::unistd::sethostname(&plan.hostname)
+        .map_err(|e| InitError::Hostname { hostname: plan.hostname.clone(), errno: e as i32 })?;
+    ns::loopback_up().map_err(|e| InitError::Loopback { errno: e as i32 })?;
+
+    // 6. Into the rootfs; the host's tree is gone from here on.
+    rootfs::pivot_in_child(root).map_err(|e| InitError::PivotRoot { path: root.display().to_string(), errno: e as i32 })?;
+    if plan.stdin_null {
+        // Opened inside the sandbox so a checkpoint finds it in the sandbox's own mount namespace.
+        open_dev_null_as_stdin().map_err(|e| InitError::DevNull { errno: e as i32 })?;
+    }
+    enter_cwd(&plan.cwd).map_err(|e| InitError::Cwd { path: plan.cwd.clone(), errno: e as i32 })?;
+
+    // 7. Last privileged step: give up the capabilities the sandbox must not have.
+    caps::restrict_in_child(plan.keep_caps, caps::last_cap()).map_err(|e| InitError::Capabilities { errno: e as i32 })?;
+    // The first process leads its own session, inside the sandbox (CRIU refuses an outside leader).
+    nix::unistd::setsid().map_err(|e| InitError::Setsid { errno: e as i32 })?;
+
+    // 8. Exec, trying each PATH candidate like execvp: a missing file moves on, EACCES is remembered
+    //    (it is more telling than a later ENOENT), anything else stops.
+    let command = plan.argv.first().cloned().unwrap_or_default();
+    let mut denied = false;
+    for path in &candidates {
+        match nix::unistd::execve(path, &argv, &envp) {
+            Ok(never) => match never {},
+            Err(Errno::ENOENT | Errno::ENOTDIR) => {}
+            Err(Errno::EACCES) => denied = true,
+            Err(e) => return Err(InitError::Exec { command, errno: e as i32 }),
+        }
+    }
+    Err(InitError::Exec { command, errno: if denied { libc::EACCES } else { libc::ENOENT } })
+}
+
+fn show(root: &Path, rel: &str) -> String {
+    root.join(rel).display().to_string()
+}
+
+fn cstrings(items: &[String]) -> Result<Vec<CString>, InitError> {
+    items.iter().map(|s| CString::new(s.as_bytes()).map_err(|_| InitError::NulByte)).collect()
+}
+
+fn arrange_fds(stdio: &[RawFd], err: RawFd, stdin_null: bool) -> Result<(), Errno> {
+    // Move every fd we keep above the target range first, so no dup2 below clobbers another.
+    let high = |fd: RawFd| -> Result<RawFd, Errno> {
+        // SAFETY: fcntl(F_DUPFD_CLOEXEC) on an fd we were handed; returns a new fd or -1.
+        let r = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 100) };
+        if r < 0 { Err(Errno::last()) } else { Ok(r) }
+    };
+    let err_high = high(err)?;
+    let kept: Vec<RawFd> = stdio.iter().map(|fd| high(*fd)).collect::<Result<_, _>>()?;
+    let targets: &[RawFd] = if stdin_null { &[1, 2] } else { &[0, 1, 2] };
+    for (src, dst) in kept.iter().zip(targets) {
+        dup2(*src, *dst)?;
+    }
+    dup2(err_high, ERR_FD)?;
+    // SAFETY: fcntl on fd 3, which dup2 just made ours.
+    if unsafe { libc::fcntl(ERR_FD, libc::F_SETFD, libc::FD_CLOEXEC) } < 0 {
+        return Err(Errno::last());
+    }
+    // SAFETY: close_range(2) closes fds we own; nothing in this process refers to them afterwards.
+    if unsafe { libc::syscall(libc::SYS_close_range, ERR_FD + 1, u32::MAX, 0) } < 0 {
+        return Err(Errno::last());
+    }
+    Ok(())
+}
+
+fn dup2(src: RawFd, dst: RawFd) -> Result<(), Errno> {
+    // SAFETY: dup2(2) on fds owned by this process.
+    if unsafe { libc::dup2(src, dst) } < 0 {
+        return Err(Errno::last());
+    }
+    Ok(())
+}
+
+fn reset_signals() {
+    // SAFETY: sigemptyset/sigprocmask/signal only touch this process's signal state; SIGKILL and SIGSTOP
+    // refuse SIG_DFL harmlessly.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigprocmask(libc::SIG_SETMASK, &set, std::ptr::null_mut());
+        for sig in 1..libc::SIGRTMAX() {
+            libc::signal(sig, libc::SIG_DFL);
+        }
+    }
+}
+
+fn wait_for_go(go: RawFd) -> Result<(), Errno> {
+    let mut byte = [0u8; 1];
+    loop {
+        // SAFETY: read(2) of one byte into our buffer from the go pipe.
+        let n = unsafe { libc::read(go, byte.as_mut_ptr().cast(), 1) };
+        match n {
+            1 => return Ok(()),
+            0 => return Err(Errno::EPIPE), // the spawner gave up on us
+            _ if Errno::last() == Errno::EINTR => continue,
+            _ => return Err(Errno::last()),
+        }
+    }
+}
+
+fn open_dev_null_as_stdin() -> Result<(), Errno> {
+    let fd = nix::fcntl::open("/dev/null", nix::fcntl::OFlag::O_RDONLY, nix::sys::stat::Mode::empty())?;
+    use std::os::fd::AsRawFd;
+    dup2(fd.as_raw_fd(), 0)
+}
+
+fn enter_cwd(cwd: &str) -> Result<(), Errno> {
+    let mut path = PathBuf::from("/");
+    for part in Path::new(cwd).components().skip(1) {
+        path.push(part);
+        match nix::unistd::mkdir(&path, nix::sys::stat::Mode::from_bits_truncate(0o755)) {
+            Ok(()) | Err(Errno::EEXIST) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    nix::unistd::chdir(cwd)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn init_errors_round_trip_through_json() {
+        let e = InitError::Exec { command: "python4".into(), errno: libc::ENOENT };
+        let json = serde_json::to_string(&e).unwrap();
+        assert!(json.contains(r#""step":"exec""#), "{json}");
+        let back: InitError = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, e);
+        assert_eq!(e.to_string(), "python4: command not found in the sandbox (checked every PATH directory)");
+        assert_eq!(e.errno(), Some(libc::ENOENT));
+    }
+
+}

@@ -1,0 +1,24 @@
+# Shared paths and helpers for the setup, run and test scripts. Source it; do not execute it.
+# Caches live outside the clone so that a fresh clone (and CI) reuses them.
+FORKSPACE_CACHE=${FORKSPACE_CACHE:-/var/cache/forkspace}
+FORKSPACE_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+FORKSPACE_CRIU=${FORKSPACE_CRIU:-$FORKSPACE_CACHE/criu/bin/criu}
+
+log() { printf '\033[1;34m==>\033[0m %s\n' "$*" >&2; }
+die() { printf '\033[1;31merror:\033[0m %s\n' "$*" >&2; exit 1; }
+
+need_root() {
+  [ "$(id -u)" = 0 ] || die "$1 needs root (it installs packages and runs the sandbox runtime). Re-run with sudo."
+}
+
+# Prints the path of a Node.js >= 22: the system one when it is new enough, else the cached node@24.
+forkspace_node() {
+  local sys
+  sys=$(command -v node 2>/dev/null || true)
+  if [ -n "$sys" ] && [ "$("$sys" -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0)" -ge 22 ]; then
+    echo "$sys"; return
+  fi
+  local cached=$FORKSPACE_CACHE/node24/node_modules/node/bin/node
+  [ -x "$cached" ] && { echo "$cached"; return; }
+  return 1
+}
