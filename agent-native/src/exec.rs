@@ -27,6 +27,8 @@ const DRAIN_LIMIT: Duration = Duration::from_secs(2);
 #[serde(rename_all = "camelCase")]
 pub struct RunResult {
     pub sandbox_id: String,
+    /// The environment's canonical name (aliases resolved).
+    pub environment: &'static str,
     /// The exit code, or 128 + the signal number when a signal ended the command (as shells report it).
     pub exit_code: i32,
     pub signal: Option<String>,
@@ -77,6 +79,7 @@ pub async fn run_ephemeral(rt: &Arc<Runtime>, conn: &Arc<Connection>, params: Ru
     let exit_code = status.code.unwrap_or_else(|| 128 + status.signal.unwrap_or(0));
     Ok(RunResult {
         sandbox_id,
+        environment: def.name,
         exit_code,
         signal: status.signal.map(signal_name),
         oom_killed: stats.oom_killed,

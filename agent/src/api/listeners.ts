@@ -1,0 +1,74 @@
+// Where clients reach the agent: a unix socket (0600, newline-delimited JSON-RPC) for local tools, and
+// a WebSocket on loopback for editors in other hosts, which must present the agent's bearer token.
+import * as crypto from 'node:crypto';
+import * as fs from 'node:fs';
+import * as net from 'node:net';
+import * as path from 'node:path';
+import { WebSocketServer } from 'ws';
+import { DEFAULT_MAX_MESSAGE_BYTES, NdjsonTransport, WebSocketTransport } from '../protocol';
+import type { Logger } from '../log';
+import type { RpcServer } from './rpcServer';
+
+export async function listenUnix(socketPath: string, rpc: RpcServer, log: Logger): Promise<net.Server> {
+  fs.mkdirSync(path.dirname(socketPath), { recursive: true });
+  if (fs.existsSync(socketPath)) {
+    const live = await new Promise<boolean>((resolve) => {
+      const probe = net.connect(socketPath);
+      probe.once('connect', () => (probe.destroy(), resolve(true)));
+      probe.once('error', () => resolve(false));
+    });
+    if (live) throw new Error(`another agent is already listening on ${socketPath}; stop it with \`forkspace agent stop\``);
+    fs.rmSync(socketPath, { force: true });
+  }
+  const server = net.createServer((socket) => rpc.attach(new NdjsonTransport(socket, DEFAULT_MAX_MESSAGE_BYTES)));
+  // Created owner-only from the start, so no window exists where another user could connect.
+  const oldMask = process.umask(0o177);
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(socketPath, () => resolve());
+    });
+  } finally {
+    process.umask(oldMask);
+  }
+  fs.chmodSync(socketPath, 0o600);
+  log(`listening on ${socketPath}`);
+  return server;
+}
+
+/** Reads the bearer token, creating it (0600) on first start. */
+export function loadToken(tokenFile: string): string {
+  try {
+    const existing = fs.readFileSync(tokenFile, 'utf8').trim();
+    if (existing.length >= 32) return existing;
+  } catch {
+    // first start
+  }
+  fs.mkdirSync(path.dirname(tokenFile), { recursive: true });
+  const token = crypto.randomBytes(32).toString('base64url');
+  fs.writeFileSync(tokenFile, token + '\n', { mode: 0o600 });
+  return token;
+}
+
+export async function listenWebSocket(host: string, port: number, token: string, rpc: RpcServer, log: Logger): Promise<WebSocketServer> {
+  const expected = Buffer.from(`Bearer ${token}`);
+  const wss = new WebSocketServer({
+    host,
+    port,
+    maxPayload: 4 * DEFAULT_MAX_MESSAGE_BYTES,
+    verifyClient: (info, done) => {
+      const given = Buffer.from(info.req.headers.authorization ?? '');
+      const ok = given.length === expected.length && crypto.timingSafeEqual(given, expected);
+      if (ok) done(true);
+      else done(false, 401, 'missing or wrong Authorization: Bearer <token> (the token is in the agent\'s token file)');
+    },
+  });
+  await new Promise<void>((resolve, reject) => {
+    wss.once('listening', () => resolve());
+    wss.once('error', reject);
+  });
+  wss.on('connection', (socket) => rpc.attach(new WebSocketTransport(socket, DEFAULT_MAX_MESSAGE_BYTES)));
+  const addr = wss.address();
+  log(`WebSocket JSON-RPC on ${typeof addr === 'string' || addr === null ? String(addr) : `${addr.address}:${addr.port}`}`);
+  return wss;
+}

@@ -1,0 +1,70 @@
+// The CLI's way to the agent: its unix socket, starting the agent in the background when it is not
+// running (for commands that need it).
+import { spawn } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as net from 'node:net';
+import * as path from 'node:path';
+import { Initialize, NdjsonTransport, PROTOCOL_VERSION, RpcClient } from '../protocol';
+import { findAgentEntry, type AgentConfig } from '../config';
+
+export class AgentNotRunning extends Error {}
+
+const START_TIMEOUT_MS = 15_000;
+
+function connectOnce(socketPath: string): Promise<net.Socket> {
+  return new Promise((resolve, reject) => {
+    const s = net.connect(socketPath);
+    s.once('connect', () => {
+      s.removeAllListeners('error');
+      resolve(s);
+    });
+    s.once('error', reject);
+  });
+}
+
+export async function connectAgent(config: AgentConfig, options: { autoStart: boolean; onStart?: () => void }): Promise<RpcClient> {
+  let socket: net.Socket;
+  try {
+    socket = await connectOnce(config.agentSocket);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'EACCES') {
+      throw new Error(`permission denied on ${config.agentSocket}: the agent runs as root and its socket is owner-only; run forkspace with sudo`);
+    }
+    if (!options.autoStart) throw new AgentNotRunning(`the agent is not running (no socket at ${config.agentSocket}); start it with \`forkspace agent start\``);
+    options.onStart?.();
+    await startAgent(config);
+    socket = await connectOnce(config.agentSocket);
+  }
+  const client = new RpcClient(new NdjsonTransport(socket));
+  await client.request(Initialize, { protocolVersion: PROTOCOL_VERSION, clientName: 'forkspace-cli', clientVersion: '0.1.0' });
+  return client;
+}
+
+export function agentLogPath(config: AgentConfig): string {
+  return path.join(config.logDir, 'forkspace-agent.log');
+}
+
+/** Starts the agent daemon detached and waits until its socket accepts connections. */
+export async function startAgent(config: AgentConfig): Promise<void> {
+  fs.mkdirSync(config.logDir, { recursive: true });
+  const logPath = agentLogPath(config);
+  const logFd = fs.openSync(logPath, 'a', 0o600);
+  const offset = fs.fstatSync(logFd).size;
+  const child = spawn(process.execPath, [findAgentEntry()], { detached: true, stdio: ['ignore', logFd, logFd], env: process.env });
+  fs.closeSync(logFd);
+  let exited: number | null | undefined;
+  child.once('exit', (code) => (exited = code));
+  child.unref();
+  const deadline = Date.now() + START_TIMEOUT_MS;
+  while (Date.now() < deadline && exited === undefined) {
+    try {
+      (await connectOnce(config.agentSocket)).destroy();
+      return;
+    } catch {
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  }
+  const tail = fs.readFileSync(logPath).subarray(offset).toString('utf8').trim().split('\n').slice(-10).join('\n');
+  throw new Error(`the agent did not start${exited !== undefined ? ` (exit ${exited})` : ''}; ${logPath} says:\n${tail}`);
+}

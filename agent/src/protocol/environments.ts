@@ -1,0 +1,39 @@
+import { z } from 'zod';
+import { notification, request } from './messages';
+
+export const EnvironmentManifest = z.object({
+  name: z.string(),
+  version: z.string(),
+  source: z.string(),
+  sizeBytes: z.number(),
+  builtAtMs: z.number(),
+});
+
+export const EnvironmentInfo = z.object({
+  name: z.string(),
+  aliases: z.array(z.string()),
+  description: z.string(),
+  built: z.boolean(),
+  manifest: EnvironmentManifest.optional(),
+});
+export type EnvironmentInfo = z.infer<typeof EnvironmentInfo>;
+
+export const EnvList = request(
+  'env/list',
+  z.strictObject({}),
+  z.object({ environments: z.array(EnvironmentInfo) }),
+  'Lists the environments the runtime knows and whether each is built.',
+);
+
+export const EnvBuild = request(
+  'env/build',
+  z.strictObject({ name: z.string().min(1) }),
+  z.object({ name: z.string(), manifest: EnvironmentManifest }),
+  'Builds an environment (once; later calls return at once), streaming env/progress notifications.',
+);
+
+export const EnvProgress = notification(
+  'env/progress',
+  z.object({ name: z.string(), message: z.string() }),
+  'One line of progress from an environment build.',
+);

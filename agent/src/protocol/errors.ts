@@ -1,0 +1,66 @@
+// Error codes, in documented ranges, each with when it is sent. The runtime (agent-native/src/codes.rs)
+// uses the same numbers for the codes it shares; a test compares the two tables.
+//   -32768..-32000  JSON-RPC 2.0 reserved; -32800..-32899 protocol-level codes (as LSP does);
+//   -33000..-33999  Forkspace domain codes.
+
+export const ErrorCodes = {
+  /** Invalid JSON was received. */
+  ParseError: -32700,
+  /** The message is not a valid JSON-RPC request object. */
+  InvalidRequest: -32600,
+  /** No such method; the protocol's method table lists them all. */
+  MethodNotFound: -32601,
+  /** Params have wrong types, unknown fields or values out of range; the message names the field. */
+  InvalidParams: -32602,
+  /** A bug or unexpected condition; the agent's log has details. */
+  InternalError: -32603,
+  /** The request was cancelled with `$/cancelRequest` before it finished. */
+  RequestCancelled: -32800,
+  /** A request other than `initialize` arrived before `initialize`. */
+  ServerNotInitialized: -32801,
+  /** The message exceeds the connection's size limit. */
+  PayloadTooLarge: -32802,
+  /** The server is shutting down (or this connection sent `shutdown`) and takes no new work. */
+  ShuttingDown: -32803,
+  /** The connection closed before the response arrived; the request may or may not have run. */
+  ConnectionClosed: -32804,
+  /** forkspace-rt is not running and could not be started; the message says why and what to do. */
+  RuntimeUnavailable: -33000,
+  /** A kernel step failed in the runtime; `data` names the step, path and errno. */
+  RuntimeFailed: -33001,
+  /** Unknown environment name; `data.known` lists the known ones. */
+  EnvironmentUnknown: -33002,
+  /** The environment exists but is not built; the agent builds it on first use. */
+  EnvironmentNotBuilt: -33003,
+  /** Building an environment failed; the message carries the build tool's last output. */
+  EnvironmentBuildFailed: -33004,
+  /** No running execution with that id. */
+  ExecNotFound: -33006,
+  /** The command does not exist (or is not executable) inside the sandbox. */
+  CommandNotFound: -33007,
+  /** The execId is already used by a running execution. */
+  ExecIdInUse: -33008,
+} as const;
+
+export type ErrorCodeName = keyof typeof ErrorCodes;
+export type ErrorCode = (typeof ErrorCodes)[ErrorCodeName];
+
+export function errorCodeName(code: number): ErrorCodeName | undefined {
+  return (Object.keys(ErrorCodes) as ErrorCodeName[]).find((k) => ErrorCodes[k] === code);
+}
+
+/** An error with a protocol code; thrown by handlers and raised to callers. */
+export class ProtocolError extends Error {
+  constructor(
+    readonly code: number,
+    message: string,
+    readonly data?: unknown,
+  ) {
+    super(message);
+    this.name = errorCodeName(code) ?? 'ProtocolError';
+  }
+
+  toJSON(): { code: number; message: string; data?: unknown } {
+    return this.data === undefined ? { code: this.code, message: this.message } : { code: this.code, message: this.message, data: this.data };
+  }
+}

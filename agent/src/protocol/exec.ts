@@ -1,0 +1,89 @@
+import { z } from 'zod';
+import { Id, Limits } from './common';
+import { notification, request } from './messages';
+
+export const FileInput = z.strictObject({
+  /** Absolute, or relative to `cwd`. Resolved inside the sandbox; it cannot escape its root. */
+  path: z.string().min(1),
+  content: z.string(),
+  encoding: z.enum(['utf8', 'base64']).default('utf8'),
+  mode: z.number().int().min(0).max(0o7777).optional(),
+});
+export type FileInput = z.input<typeof FileInput>;
+
+export const ExecRunParams = z
+  .strictObject({
+    /** Tags this run's exec/output notifications; chosen by the caller so output can be matched before
+     * the response arrives. Generated when absent. */
+    execId: Id.optional(),
+    /** Source code in the environment's language (Python for python*, sh for busybox). */
+    code: z.string().optional(),
+    /** A shell command line (run with /bin/sh -c) or an argv array (run directly). */
+    command: z.union([z.string().min(1), z.array(z.string()).min(1)]).optional(),
+    /** Environment name, e.g. `python`, `python:3.11`, `busybox`. Default `python`. */
+    environment: z.string().min(1).optional(),
+    limits: Limits.optional(),
+    /** Wall-clock limit; the sandbox is killed when it passes and the result says `timedOut`. */
+    timeoutMs: z.number().int().positive().max(7 * 24 * 3600 * 1000).optional(),
+    env: z.record(z.string(), z.string()).optional(),
+    /** Working directory inside the sandbox; created if missing. Default /root. */
+    cwd: z.string().startsWith('/', 'must be an absolute path').optional(),
+    files: z.array(FileInput).max(1000).optional(),
+    /** Sent to the command's stdin, then closed. Absent: stdin is /dev/null. */
+    stdin: z.string().optional(),
+    /** Bytes of stdout and of stderr kept in the result (streaming is never cut). Default 8 MiB. */
+    maxOutputBytes: z.number().int().min(0).max(256 * 1024 * 1024).optional(),
+  })
+  .refine((p) => (p.code === undefined) !== (p.command === undefined), {
+    message: 'give exactly one of `code` or `command`',
+  });
+export type ExecRunParams = z.input<typeof ExecRunParams>;
+
+export const ExecResult = z.object({
+  execId: z.string(),
+  sandboxId: z.string(),
+  environment: z.string(),
+  /** The exit code, or 128 + the signal number when a signal ended the command. */
+  exitCode: z.number().int(),
+  /** The signal that ended the command (e.g. SIGKILL), or null. */
+  signal: z.string().nullable(),
+  stdout: z.string(),
+  stderr: z.string(),
+  stdoutTruncated: z.boolean(),
+  stderrTruncated: z.boolean(),
+  durationMs: z.number(),
+  /** The memory limit was hit and the kernel killed a process of the sandbox. */
+  oomKilled: z.boolean(),
+  timedOut: z.boolean(),
+  /** The process limit was reached at some point (fork failed with EAGAIN). */
+  pidsLimitHit: z.boolean(),
+  memoryPeakBytes: z.number().nullable(),
+  cpuTimeMs: z.number().nullable(),
+});
+export type ExecResult = z.infer<typeof ExecResult>;
+
+export const ExecRun = request(
+  'exec/run',
+  ExecRunParams,
+  ExecResult,
+  'Runs code or a command in a fresh sandbox that is destroyed afterwards (ephemeral mode), streaming exec/output.',
+);
+
+export const ExecStarted = notification(
+  'exec/started',
+  z.object({ execId: z.string(), sandboxId: z.string(), environment: z.string() }),
+  'The sandbox of an execution is running its command.',
+);
+
+export const ExecOutput = notification(
+  'exec/output',
+  z.object({
+    execId: z.string(),
+    stream: z.enum(['stdout', 'stderr']),
+    data: z.string(),
+    /** 1, 2, 3... across both streams of one execution, in the order the output was read. */
+    seq: z.number().int().positive(),
+  }),
+  'A chunk of an execution\'s output.',
+);
+export type ExecOutputParams = z.infer<typeof ExecOutput.params>;

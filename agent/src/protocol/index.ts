@@ -1,0 +1,17 @@
+// The public protocol of forkspace-agent: what the extension, the CLI and the SDKs may import.
+export { ErrorCodes, ProtocolError, errorCodeName } from './errors';
+export type { ErrorCode, ErrorCodeName } from './errors';
+export { request, notification } from './messages';
+export type { Direction, NotificationType, ParamsOf, RequestType, ResultOf } from './messages';
+export { Id, Limits, Empty } from './common';
+export { PROTOCOL_VERSION, Initialize, Shutdown, Exit, CancelRequest, AgentStatus, AgentStop } from './lifecycle';
+export { EnvList, EnvBuild, EnvProgress, EnvironmentInfo } from './environments';
+export { ExecRun, ExecRunParams, ExecResult, ExecStarted, ExecOutput, FileInput } from './exec';
+export type { ExecOutputParams } from './exec';
+export { AgentRequests, AgentNotifications } from './methods';
+export { DEFAULT_MAX_MESSAGE_BYTES, TransportBase } from './transport';
+export type { MessageTransport } from './transport';
+export { NdjsonTransport } from './transports/ndjson';
+export { WebSocketTransport } from './transports/websocket';
+export { RpcClient } from './client';
+export type { Disposable, RequestOptions } from './client';

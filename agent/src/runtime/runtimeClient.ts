@@ -1,0 +1,98 @@
+// The agent's connection to forkspace-rt: connects on first use (starting the runtime if it is not
+// running), reconnects after the runtime restarts, and routes the runtime's notifications to whoever
+// waits for that execution or environment.
+import { ErrorCodes, NdjsonTransport, ProtocolError, RpcClient } from '../protocol';
+import type { RequestOptions, RequestType } from '../protocol';
+import { RtEnvProgress, RtExecOutput, RtExecStarted } from '../protocol/runtime';
+import type { z } from 'zod';
+import type { AgentConfig } from '../config';
+import type { Logger } from '../log';
+import { connectSocket, startRuntime } from './runtimeProcess';
+
+/** Runtime messages may carry inline files (base64); allow more than client connections. */
+const RUNTIME_MAX_MESSAGE_BYTES = 96 * 1024 * 1024;
+
+export interface ExecListener {
+  started?(params: z.infer<typeof RtExecStarted.params>): void;
+  output?(params: z.infer<typeof RtExecOutput.params>): void;
+}
+
+export class RuntimeClient {
+  private client: RpcClient | undefined;
+  private connecting: Promise<RpcClient> | undefined;
+  private lastError: string | undefined;
+  private readonly execListeners = new Map<string, ExecListener>();
+  private readonly progressListeners = new Map<string, Set<(message: string) => void>>();
+
+  constructor(
+    private readonly config: AgentConfig,
+    private readonly log: Logger,
+  ) {}
+
+  get connected(): boolean {
+    return this.client !== undefined && !this.client.transport.closed;
+  }
+
+  get error(): string | undefined {
+    return this.lastError;
+  }
+
+  async request<P, R>(type: RequestType<P, R>, params: P, options?: RequestOptions): Promise<R> {
+    const client = await this.connection();
+    return client.request(type, params, options);
+  }
+
+  onExec(execId: string, listener: ExecListener): { dispose(): void } {
+    this.execListeners.set(execId, listener);
+    return { dispose: () => this.execListeners.delete(execId) };
+  }
+
+  onEnvProgress(name: string, listener: (message: string) => void): { dispose(): void } {
+    let set = this.progressListeners.get(name);
+    if (!set) this.progressListeners.set(name, (set = new Set()));
+    set.add(listener);
+    return { dispose: () => set.delete(listener) };
+  }
+
+  close(): void {
+    this.client?.close();
+    this.client = undefined;
+  }
+
+  /** The live connection, connecting (and starting forkspace-rt) when there is none. */
+  connection(): Promise<RpcClient> {
+    if (this.client && !this.client.transport.closed) return Promise.resolve(this.client);
+    this.connecting ??= this.connect().finally(() => (this.connecting = undefined));
+    return this.connecting;
+  }
+
+  private async connect(): Promise<RpcClient> {
+    let socket;
+    try {
+      socket = await connectSocket(this.config.runtimeSocket);
+    } catch {
+      this.log(`forkspace-rt is not running at ${this.config.runtimeSocket}; starting ${this.config.runtimeBin}`);
+      try {
+        await startRuntime(this.config);
+        socket = await connectSocket(this.config.runtimeSocket);
+      } catch (e) {
+        this.lastError = (e as Error).message;
+        throw e instanceof ProtocolError ? e : new ProtocolError(ErrorCodes.RuntimeUnavailable, this.lastError);
+      }
+    }
+    const client = new RpcClient(new NdjsonTransport(socket, RUNTIME_MAX_MESSAGE_BYTES), false);
+    client.onNotification(RtExecStarted, (p) => this.execListeners.get(p.execId)?.started?.(p));
+    client.onNotification(RtExecOutput, (p) => this.execListeners.get(p.execId)?.output?.(p));
+    client.onNotification(RtEnvProgress, (p) => this.progressListeners.get(p.name)?.forEach((l) => l(p.message)));
+    client.transport.onClose(() => {
+      if (this.client === client) {
+        this.client = undefined;
+        this.log('connection to forkspace-rt closed');
+      }
+    });
+    this.client = client;
+    this.lastError = undefined;
+    this.log(`connected to forkspace-rt at ${this.config.runtimeSocket}`);
+    return client;
+  }
+}
