@@ -44,9 +44,9 @@ export class RpcServer {
       errorFor(request, ErrorCodes.MethodNotFound, `unknown method "${request.method}"; see the protocol's method table (agent/src/protocol/methods.ts)`);
     this.onNotification(CancelRequest, (params, peer) => peer.pending.get(params.id)?.abort());
     this.onNotification(Exit, (_params, peer) => peer.close());
-    this.on(Shutdown, (_params, { peer }) => {
+    this.on(Shutdown, (_params, { peer, signal }) => {
       peer.state = 'shutdown';
-      for (const controller of peer.pending.values()) controller.abort();
+      for (const controller of peer.pending.values()) if (controller.signal !== signal) controller.abort();
       return {};
     });
   }
@@ -56,7 +56,7 @@ export class RpcServer {
   }
 
   /** Registers a request handler. Params are validated against the message's schema first. */
-  on<P, R>(type: RequestType<P, R>, handler: Handler<P, R>): void {
+  on<P, R, PIn>(type: RequestType<P, R, PIn>, handler: Handler<P, R>): void {
     this.server.addMethodAdvanced(type.method, async (request, peer) => {
       const id = request.id;
       if (id === undefined) return null; // a request type sent as a notification: nothing to answer
@@ -123,7 +123,7 @@ export class RpcServer {
   }
 }
 
-function parseParams<P>(schema: z.ZodType<P>, raw: unknown, method: string): P | ProtocolError {
+function parseParams<P>(schema: z.ZodType<P, unknown>, raw: unknown, method: string): P | ProtocolError {
   const parsed = schema.safeParse(raw === undefined || raw === null ? {} : raw);
   if (parsed.success) return parsed.data;
   const issues = parsed.error.issues.map((i) => `${i.path.length ? i.path.join('.') : 'params'}: ${i.message}`);

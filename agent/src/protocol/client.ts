@@ -30,7 +30,7 @@ export class RpcClient {
     transport.onClose(() => this.client.rejectAllPendingRequests('connection closed'));
   }
 
-  async request<P, R>(type: RequestType<P, R>, params: P, options: RequestOptions = {}): Promise<R> {
+  async request<P, R, PIn>(type: RequestType<P, R, PIn>, params: PIn, options: RequestOptions = {}): Promise<R> {
     if (this.transport.closed) throw closedError(type.method);
     const id = this.nextId++;
     const signal = options.signal;
@@ -47,7 +47,11 @@ export class RpcClient {
     } finally {
       signal?.removeEventListener('abort', onAbort);
     }
-    if (response.error) throw new ProtocolError(response.error.code, response.error.message, response.error.data);
+    if (response.error) {
+      // json-rpc-2.0 settles pending calls with a code-0 error when we reject them on close.
+      if (response.error.code === 0 && this.transport.closed) throw closedError(type.method);
+      throw new ProtocolError(response.error.code, response.error.message, response.error.data);
+    }
     return response.result as R;
   }
 

@@ -4,11 +4,12 @@ import type { z } from 'zod';
 
 export type Direction = 'clientToServer' | 'serverToClient';
 
-export interface RequestType<P, R> {
+/** `P` is what a handler receives (defaults applied), `PIn` what a caller may send. */
+export interface RequestType<P, R, PIn = P> {
   readonly kind: 'request';
   readonly method: string;
   readonly direction: Direction;
-  readonly params: z.ZodType<P>;
+  readonly params: z.ZodType<P, PIn>;
   readonly result: z.ZodType<R>;
   /** One line for docs and the generated API description. */
   readonly description: string;
@@ -22,13 +23,13 @@ export interface NotificationType<P> {
   readonly description: string;
 }
 
-export function request<P, R>(
+export function request<P, R, PIn = P>(
   method: string,
-  params: z.ZodType<P>,
+  params: z.ZodType<P, PIn>,
   result: z.ZodType<R>,
   description: string,
   direction: Direction = 'clientToServer',
-): RequestType<P, R> {
+): RequestType<P, R, PIn> {
   return { kind: 'request', method, direction, params, result, description };
 }
 
@@ -41,5 +42,6 @@ export function notification<P>(
   return { kind: 'notification', method, direction, params, description };
 }
 
-export type ParamsOf<T> = T extends RequestType<infer P, unknown> ? P : T extends NotificationType<infer P> ? P : never;
-export type ResultOf<T> = T extends RequestType<unknown, infer R> ? R : never;
+/** What a caller sends. */
+export type ParamsOf<T> = T extends RequestType<unknown, unknown, infer PIn> ? PIn : T extends NotificationType<infer P> ? P : never;
+export type ResultOf<T> = T extends RequestType<unknown, infer R, unknown> ? R : never;

@@ -37,7 +37,7 @@ export class RuntimeClient {
     return this.lastError;
   }
 
-  async request<P, R>(type: RequestType<P, R>, params: P, options?: RequestOptions): Promise<R> {
+  async request<P, R, PIn>(type: RequestType<P, R, PIn>, params: PIn, options?: RequestOptions): Promise<R> {
     const client = await this.connection();
     return client.request(type, params, options);
   }

@@ -1,0 +1,233 @@
+// A private agent + forkspace-rt pair for integration tests: its own data dir, sockets, logs and cgroup
+// parent, sharing only the environment cache with a user's runtime. `leftovers()` lists anything of the
+// pair's that still exists on the host: mounts, cgroups, processes.
+import { spawn, type ChildProcess, execFile } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as net from 'node:net';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { promisify } from 'node:util';
+import { AgentStop, Initialize, NdjsonTransport, PROTOCOL_VERSION, RpcClient } from '../../agent/src/protocol';
+import { resolveConfig, type AgentConfig } from '../../agent/src/config';
+
+export const ROOT = path.resolve(__dirname, '..', '..');
+export const DIST = path.join(ROOT, 'dist');
+export const SHARED_ENV_DIR = process.env.FORKSPACE_ENV_DIR ?? '/var/lib/forkspace/envs';
+
+/** Integration tests need root (namespaces, mounts, cgroups); elsewhere they skip and say why. */
+export function requireRoot(ctx: Mocha.Context): void {
+  if (process.getuid?.() !== 0) {
+    console.log('    (skipped: integration tests need root for namespaces, mounts and cgroups; CI runs them as root)');
+    ctx.skip();
+  }
+  for (const f of ['agent.js', 'cli.js', 'forkspace-rt']) {
+    if (!fs.existsSync(path.join(DIST, f))) throw new Error(`dist/${f} is missing: run scripts/setup.sh (or npm run build) first`);
+  }
+}
+
+export interface CliResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+export class Stack {
+  readonly env: NodeJS.ProcessEnv;
+  readonly config: AgentConfig;
+  private agent: ChildProcess | undefined;
+  private clients: RpcClient[] = [];
+
+  private constructor(readonly dir: string, readonly cgroupParent: string, wsPort: number) {
+    this.env = {
+      ...process.env,
+      FORKSPACE_DATA_DIR: path.join(dir, 'data'),
+      FORKSPACE_RUN_DIR: path.join(dir, 'run'),
+      FORKSPACE_LOG_DIR: path.join(dir, 'logs'),
+      FORKSPACE_ENV_DIR: SHARED_ENV_DIR,
+      FORKSPACE_CGROUP_PARENT: cgroupParent,
+      FORKSPACE_RT_BIN: path.join(DIST, 'forkspace-rt'),
+      FORKSPACE_WS_PORT: String(wsPort),
+    };
+    this.config = resolveConfig(this.env);
+  }
+
+  static async start(options: { wsPort?: number } = {}): Promise<Stack> {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'fs-it-'));
+    const stack = new Stack(dir, `fstest-${process.pid}-${path.basename(dir).slice(6)}`, options.wsPort ?? 0);
+    await stack.startAgent();
+    return stack;
+  }
+
+  async startAgent(): Promise<void> {
+    fs.mkdirSync(this.config.logDir, { recursive: true });
+    const log = fs.openSync(path.join(this.config.logDir, 'forkspace-agent.log'), 'a');
+    this.agent = spawn(process.execPath, [path.join(DIST, 'agent.js')], { env: this.env, stdio: ['ignore', log, log] });
+    fs.closeSync(log);
+    await waitFor(() => canConnect(this.config.agentSocket), 15_000, 'the agent socket');
+  }
+
+  get agentPid(): number | undefined {
+    return this.agent?.pid;
+  }
+
+  /** Kills the agent with SIGKILL (crash tests). */
+  async killAgent(): Promise<void> {
+    const a = this.agent;
+    if (!a || a.exitCode !== null) return;
+    const exited = new Promise((r) => a.once('exit', r));
+    a.kill('SIGKILL');
+    await exited;
+    fs.rmSync(this.config.agentSocket, { force: true });
+  }
+
+  async client(): Promise<RpcClient> {
+    const socket = await new Promise<net.Socket>((resolve, reject) => {
+      const s = net.connect(this.config.agentSocket);
+      s.once('connect', () => resolve(s));
+      s.once('error', reject);
+    });
+    const c = new RpcClient(new NdjsonTransport(socket));
+    await c.request(Initialize, { protocolVersion: PROTOCOL_VERSION, clientName: 'integration-test' });
+    this.clients.push(c);
+    return c;
+  }
+
+  /** Runs bin/forkspace against this stack. */
+  cli(args: string[], input?: string): Promise<CliResult> {
+    return new Promise((resolve) => {
+      const child = spawn(path.join(ROOT, 'bin', 'forkspace'), args, { env: { ...this.env, FORKSPACE_NODE: process.execPath } });
+      let stdout = '';
+      let stderr = '';
+      child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+      child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+      child.stdin.end(input ?? '');
+      child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
+    });
+  }
+
+  /** Stops agent and runtime, checks nothing is left, removes the directory. */
+  async stop(): Promise<string[]> {
+    this.clients.forEach((c) => c.close());
+    try {
+      if (this.agent && this.agent.exitCode === null) {
+        const c = await this.client();
+        const exited = new Promise((r) => this.agent!.once('exit', r));
+        await c.request(AgentStop, { stopRuntime: true }).catch(() => {});
+        await Promise.race([exited, sleep(10_000)]);
+      }
+      await waitFor(async () => !fs.existsSync(this.config.runtimeSocket), 10_000, 'the runtime to stop').catch(() => {});
+    } finally {
+      this.agent?.kill('SIGKILL');
+    }
+    const left = await this.leftovers();
+    await this.forceClean();
+    fs.rmSync(this.dir, { recursive: true, force: true });
+    return left;
+  }
+
+  /** Everything of this stack still on the host: mounts under its dir, cgroups, sandbox processes. */
+  async leftovers(options: { includeParent?: boolean } = {}): Promise<string[]> {
+    const found: string[] = [];
+    const mountinfo = fs.readFileSync('/proc/self/mountinfo', 'utf8');
+    for (const line of mountinfo.split('\n')) {
+      const mp = line.split(' ')[4];
+      if (mp && mp.startsWith(this.dir)) found.push(`mount ${mp}`);
+    }
+    for (const dir of cgroupDirs(this.cgroupParent)) {
+      if (!fs.existsSync(dir)) continue;
+      const children = fs.readdirSync(dir, { withFileTypes: true }).filter((e) => e.isDirectory());
+      for (const c of children) found.push(`cgroup ${path.join(dir, c.name)}`);
+      if (options.includeParent) found.push(`cgroup ${dir}`);
+    }
+    for (const pid of await processesInCgroup(this.cgroupParent)) found.push(`process ${pid}`);
+    for (const d of ['sandboxes'].map((s) => path.join(this.config.dataDir, s))) {
+      if (fs.existsSync(d)) for (const e of fs.readdirSync(d)) found.push(`directory ${path.join(d, e)}`);
+    }
+    return found;
+  }
+
+  /** Last-resort cleanup so one failed test cannot leak into the machine. */
+  private async forceClean(): Promise<void> {
+    for (const pid of await processesInCgroup(this.cgroupParent)) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // gone
+      }
+    }
+    const mounts = fs
+      .readFileSync('/proc/self/mountinfo', 'utf8')
+      .split('\n')
+      .map((l) => l.split(' ')[4])
+      .filter((m): m is string => !!m && m.startsWith(this.dir))
+      .sort((a, b) => b.length - a.length);
+    for (const m of mounts) await promisify(execFile)('umount', ['-l', m]).catch(() => {});
+    for (const dir of cgroupDirs(this.cgroupParent)) {
+      if (!fs.existsSync(dir)) continue;
+      for (const c of fs.readdirSync(dir, { withFileTypes: true })) if (c.isDirectory()) rmdirQuiet(path.join(dir, c.name));
+      rmdirQuiet(dir);
+    }
+  }
+}
+
+function rmdirQuiet(dir: string): void {
+  try {
+    fs.rmdirSync(dir);
+  } catch {
+    // busy or gone
+  }
+}
+
+export function cgroupDirs(parent: string): string[] {
+  const roots = ['/sys/fs/cgroup/memory', '/sys/fs/cgroup/cpu', '/sys/fs/cgroup/cpuacct', '/sys/fs/cgroup/pids', '/sys/fs/cgroup/freezer', '/sys/fs/cgroup/devices', '/sys/fs/cgroup/unified', '/sys/fs/cgroup'];
+  return roots.filter((r) => fs.existsSync(r)).map((r) => path.join(r, parent));
+}
+
+/** Host pids whose cgroup path names `parent`. */
+export async function processesInCgroup(parent: string): Promise<number[]> {
+  const pids: number[] = [];
+  for (const entry of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      if (fs.readFileSync(`/proc/${entry}/cgroup`, 'utf8').includes(`/${parent}/`)) pids.push(Number(entry));
+    } catch {
+      // exited
+    }
+  }
+  return pids;
+}
+
+/** Inodes of every network namespace a process is in right now. */
+export function netnsInodes(): Set<number> {
+  const inodes = new Set<number>();
+  for (const entry of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      inodes.add(fs.statSync(`/proc/${entry}/ns/net`).ino);
+    } catch {
+      // exited
+    }
+  }
+  return inodes;
+}
+
+export function canConnect(socketPath: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = net.connect(socketPath);
+    s.once('connect', () => (s.destroy(), resolve(true)));
+    s.once('error', () => resolve(false));
+  });
+}
+
+export async function waitFor(check: () => boolean | Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (await check()) return;
+    await sleep(20);
+  }
+  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+}
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
