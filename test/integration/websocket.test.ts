@@ -1,0 +1,59 @@
+// The WebSocket listener: the same JSON-RPC, only with the agent's bearer token.
+import { strict as assert } from 'node:assert';
+import * as fs from 'node:fs';
+import * as net from 'node:net';
+import WebSocket from 'ws';
+import { ExecOutput, ExecRun, Initialize, PROTOCOL_VERSION, RpcClient, WebSocketTransport } from '../../agent/src/protocol';
+import { requireRoot, Stack } from './stack';
+
+async function freePort(): Promise<number> {
+  const s = net.createServer();
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
+  const port = (s.address() as net.AddressInfo).port;
+  await new Promise((r) => s.close(r));
+  return port;
+}
+
+function open(url: string, headers: Record<string, string>): Promise<WebSocket> {
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(url, { headers });
+    ws.once('open', () => resolve(ws));
+    ws.once('unexpected-response', (_req, res) => reject(new Error(`HTTP ${res.statusCode}`)));
+    ws.once('error', reject);
+  });
+}
+
+describe('WebSocket JSON-RPC (real agent)', function () {
+  let stack: Stack;
+  let url: string;
+
+  before(async function () {
+    requireRoot(this);
+    const port = await freePort();
+    stack = await Stack.start({ wsPort: port });
+    url = `ws://127.0.0.1:${port}`;
+  });
+
+  after(async () => {
+    if (stack) assert.deepEqual(await stack.stop(), []);
+  });
+
+  it('refuses connections without the token or with a wrong one', async () => {
+    await assert.rejects(open(url, {}), /HTTP 401/);
+    await assert.rejects(open(url, { Authorization: 'Bearer nope' }), /HTTP 401/);
+  });
+
+  it('keeps the token file owner-only and serves executions with the token', async () => {
+    assert.equal(fs.statSync(stack.config.tokenFile).mode & 0o777, 0o600);
+    assert.equal(fs.statSync(stack.config.agentSocket).mode & 0o777, 0o600);
+    const token = fs.readFileSync(stack.config.tokenFile, 'utf8').trim();
+    const client = new RpcClient(new WebSocketTransport(await open(url, { Authorization: `Bearer ${token}` })));
+    await client.request(Initialize, { protocolVersion: PROTOCOL_VERSION });
+    const seen: string[] = [];
+    client.onNotification(ExecOutput, (o) => seen.push(o.data));
+    const r = await client.request(ExecRun, { environment: 'busybox', command: 'echo over websocket' });
+    assert.equal(r.stdout, 'over websocket\n');
+    assert.equal(seen.join(''), r.stdout);
+    client.close();
+  });
+});
