@@ -66,35 +66,45 @@ struct ServeArgs {
     criu: CriuArg,
 }
 
-fn main() -> anyhow::Result<()> {
+/// Exit status for "the host cannot run the runtime" (distinct from 1, an error while running).
+const EXIT_HOST_UNSUITABLE: u8 = 2;
+
+fn main() -> std::process::ExitCode {
+    match run() {
+        Ok(code) => std::process::ExitCode::from(code),
+        Err(e) => {
+            eprintln!("forkspace-rt: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn run() -> anyhow::Result<u8> {
     match Cli::parse().command {
         Command::Serve(args) => serve(args),
         Command::Check(c) => {
             let (report, _) = preflight::check(&c.criu);
             println!("{}", serde_json::to_string_pretty(&report)?);
-            if !report.ok {
-                std::process::exit(1);
-            }
-            Ok(())
+            Ok(if report.ok { 0 } else { 1 })
         }
         Command::Methods => {
             let codes: serde_json::Map<String, serde_json::Value> =
                 codes::ALL.iter().map(|(n, c)| (n.to_string(), (*c).into())).collect();
             let out = serde_json::json!({ "methods": METHODS, "notifications": NOTIFICATIONS, "errorCodes": codes });
             println!("{}", serde_json::to_string_pretty(&out)?);
-            Ok(())
+            Ok(0)
         }
         Command::BuildEnv { name, env_dir, debian_mirror } => {
             let def = envs::resolve(&name)?;
             let store = envs::EnvStore { dir: env_dir, mirror: debian_mirror };
             let m = store.build(def, &mut |line: &str| eprintln!("{line}"))?;
             println!("{}", serde_json::to_string_pretty(&m)?);
-            Ok(())
+            Ok(0)
         }
     }
 }
 
-fn serve(args: ServeArgs) -> anyhow::Result<()> {
+fn serve(args: ServeArgs) -> anyhow::Result<u8> {
     if !forkspace_rt::ids::is_safe_id(&args.cgroup_parent) {
         bail!("--cgroup-parent {:?} must be a plain name of [A-Za-z0-9._-]", args.cgroup_parent);
     }
@@ -106,7 +116,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         for p in &report.problems {
             eprintln!("forkspace-rt: {}.\n  Fix: {}", p.what, p.fix);
         }
-        std::process::exit(2);
+        return Ok(EXIT_HOST_UNSUITABLE);
     };
     let config = Config {
         env_dir: args.env_dir.unwrap_or_else(|| args.data_dir.join("envs")),
@@ -165,7 +175,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
     // Dropping the runtime closes the spawner's socket; it kills anything left and exits.
     tokio.shutdown_timeout(std::time::Duration::from_millis(200));
     tuning.restore();
-    Ok(())
+    Ok(0)
 }
 
 /// One runtime per data dir: a second one would reap the first one's sandboxes as leftovers.

@@ -11,14 +11,15 @@ need_root() {
   [ "$(id -u)" = 0 ] || die "$1 needs root (it installs packages and runs the sandbox runtime). Re-run with sudo."
 }
 
-# Prints the path of a Node.js >= 22: the system one when it is new enough, else the cached node@24.
+# Prints the path of a Node.js >= 22: the cached node@24 when setup installed one (no version probe, so
+# the CLI starts fast), else the system node when it is new enough.
 forkspace_node() {
-  local sys
-  sys=$(command -v node 2>/dev/null || true)
-  if [ -n "$sys" ] && [ "$("$sys" -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0)" -ge 22 ]; then
-    echo "$sys"; return
-  fi
   local cached=$FORKSPACE_CACHE/node24/node_modules/node/bin/node
   [ -x "$cached" ] && { echo "$cached"; return; }
+  local sys
+  sys=$(command -v node 2>/dev/null || true)
+  if [ -n "$sys" ] && [ "$("$sys" --version 2>/dev/null | sed 's/^v\([0-9]*\).*/\1/')" -ge 22 ] 2>/dev/null; then
+    echo "$sys"; return
+  fi
   return 1
 }
