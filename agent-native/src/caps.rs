@@ -53,10 +53,7 @@ impl CapSet {
 
 /// Highest capability number the kernel knows.
 pub fn last_cap() -> u32 {
-    std::fs::read_to_string("/proc/sys/kernel/cap_last_cap")
-        .ok()
-        .and_then(|s| s.trim().parse().ok())
-        .unwrap_or(40)
+    std::fs::read_to_string("/proc/sys/kernel/cap_last_cap").ok().and_then(|s| s.trim().parse().ok()).unwrap_or(40)
 }
 
 /// In the sandbox child, before exec: drop every capability outside `keep` from the bounding set, then
@@ -108,7 +105,13 @@ mod tests {
     #[test]
     fn default_set_excludes_admin_and_module_caps() {
         let set = CapSet::sandbox_default(true);
-        for dangerous in [21 /* SYS_ADMIN */, 16 /* SYS_MODULE */, 17 /* SYS_RAWIO */, 19 /* SYS_PTRACE */, 12 /* NET_ADMIN */] {
+        for dangerous in [
+            21, /* SYS_ADMIN */
+            16, /* SYS_MODULE */
+            17, /* SYS_RAWIO */
+            19, /* SYS_PTRACE */
+            12, /* NET_ADMIN */
+        ] {
             assert!(!set.contains(dangerous), "cap {dangerous} must be dropped");
         }
         assert!(set.contains(CAP_CHOWN) && set.contains(CAP_MKNOD));

@@ -207,8 +207,18 @@ impl Layout {
 
     /// Creates the cgroup of one sandbox under `parent` and applies `limits`. On error nothing is left.
     pub fn create(&self, parent: &str, id: &str, limits: &CgroupLimits) -> Result<SandboxCgroup> {
+        let cg = self.sandbox_cgroup(parent, id);
+        if let Err(e) = cg.create_dirs().and_then(|()| cg.apply(limits)) {
+            let _ = cg.remove(Duration::from_millis(0));
+            return Err(e);
+        }
+        Ok(cg)
+    }
+
+    /// The (possibly not yet existing) cgroup of sandbox `id` under `parent`.
+    fn sandbox_cgroup(&self, parent: &str, id: &str) -> SandboxCgroup {
         let (v1, unified) = self.dirs_for(&Path::new(parent).join(id));
-        let cg = SandboxCgroup {
+        SandboxCgroup {
             v1,
             unified,
             memory: self.version_of(Controller::Memory),
@@ -216,12 +226,7 @@ impl Layout {
             pids: self.version_of(Controller::Pids),
             freezer: self.version_of(Controller::Freezer),
             devices: self.version_of(Controller::Devices),
-        };
-        if let Err(e) = cg.create_dirs().and_then(|()| cg.apply(limits)) {
-            let _ = cg.remove(Duration::from_millis(0));
-            return Err(e);
         }
-        Ok(cg)
     }
 
     /// The cgroups of every sandbox left under `parent` (by id), for reconciliation after a crash.
@@ -239,16 +244,7 @@ impl Layout {
         }
         ids.into_iter()
             .map(|id| {
-                let (v1, unified) = self.dirs_for(&Path::new(parent).join(&id));
-                let cg = SandboxCgroup {
-                    v1,
-                    unified,
-                    memory: self.version_of(Controller::Memory),
-                    cpu: self.version_of(Controller::Cpu),
-                    pids: self.version_of(Controller::Pids),
-                    freezer: self.version_of(Controller::Freezer),
-                    devices: self.version_of(Controller::Devices),
-                };
+                let cg = self.sandbox_cgroup(parent, &id);
                 (id, cg)
             })
             .collect()
@@ -644,7 +640,8 @@ mod tests {
             fs::read_to_string(tmp.path().join("unified/fs/cgroup.subtree_control")).unwrap(),
             "+memory +cpu +pids"
         );
-        let limits = CgroupLimits { memory_bytes: Some(1 << 30), cpu_millis: Some(2000), pids: None, ..Default::default() };
+        let limits =
+            CgroupLimits { memory_bytes: Some(1 << 30), cpu_millis: Some(2000), pids: None, ..Default::default() };
         let cg = l.create("fs", "b", &limits).unwrap();
         let dir = tmp.path().join("unified/fs/b");
         assert_eq!(fs::read_to_string(dir.join("memory.max")).unwrap(), (1u64 << 30).to_string());

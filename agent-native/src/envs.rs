@@ -183,7 +183,11 @@ impl EnvStore {
                     build_debian(def, suite, &self.mirror, &rootfs, progress)?;
                     let found = python_version(def, &rootfs)?;
                     if found != python {
-                        return Err(EnvError::VersionMismatch { name: def.name.into(), expected: python.into(), found });
+                        return Err(EnvError::VersionMismatch {
+                            name: def.name.into(),
+                            expected: python.into(),
+                            found,
+                        });
                     }
                     (found, format!("debian {suite} from {}", self.mirror))
                 }
@@ -237,10 +241,11 @@ fn build_busybox(def: &EnvDef, rootfs: &Path, progress: &mut dyn FnMut(&str)) ->
     }
     let target = rootfs.join("bin/busybox");
     fs::copy(BUSYBOX, &target).map_err(io_err("copy", &target))?;
-    let out = Command::new(BUSYBOX)
-        .arg("--list-full")
-        .output()
-        .map_err(|source| EnvError::Spawn { name: def.name.into(), program: "busybox", source })?;
+    let out = Command::new(BUSYBOX).arg("--list-full").output().map_err(|source| EnvError::Spawn {
+        name: def.name.into(),
+        program: "busybox",
+        source,
+    })?;
     for applet in String::from_utf8_lossy(&out.stdout).lines() {
         let link = rootfs.join(applet);
         if applet.is_empty() || applet == "bin/busybox" || link.exists() {
@@ -262,7 +267,9 @@ fn build_debian(def: &EnvDef, suite: &str, mirror: &str, rootfs: &Path, progress
     cmd.args(["--variant=minbase", "--include=python3"]).arg(suite).arg(rootfs).arg(mirror);
     run_tool(def, "debootstrap", cmd, progress)?;
     progress("stripping apt lists, caches, locales and docs");
-    for dir in ["var/lib/apt/lists", "var/cache/apt", "usr/share/locale", "usr/share/doc", "usr/share/man", "usr/share/info"] {
+    for dir in
+        ["var/lib/apt/lists", "var/cache/apt", "usr/share/locale", "usr/share/doc", "usr/share/man", "usr/share/info"]
+    {
         let p = rootfs.join(dir);
         if let Ok(entries) = fs::read_dir(&p) {
             for e in entries.flatten() {
@@ -291,7 +298,12 @@ fn run_tool(def: &EnvDef, program: &'static str, mut cmd: Command, progress: &mu
     }
     let status = child.wait().map_err(spawn_err)?;
     if !status.success() {
-        return Err(EnvError::Tool { name: def.name.into(), program, status: status.to_string(), tail: tail.join("\n") });
+        return Err(EnvError::Tool {
+            name: def.name.into(),
+            program,
+            status: status.to_string(),
+            tail: tail.join("\n"),
+        });
     }
     Ok(())
 }
@@ -321,7 +333,9 @@ fn populate_dev(rootfs: &Path) -> io::Result<()> {
     fs::create_dir_all(dev.join("pts"))?;
     fs::create_dir_all(dev.join("shm"))?;
     fs::set_permissions(dev.join("shm"), fs::Permissions::from_mode(0o1777))?;
-    for (name, major, minor) in [("null", 1, 3), ("zero", 1, 5), ("full", 1, 7), ("random", 1, 8), ("urandom", 1, 9), ("tty", 5, 0)] {
+    for (name, major, minor) in
+        [("null", 1, 3), ("zero", 1, 5), ("full", 1, 7), ("random", 1, 8), ("urandom", 1, 9), ("tty", 5, 0)]
+    {
         let path = dev.join(name);
         nix::sys::stat::mknod(
             &path,
@@ -353,7 +367,10 @@ fn write_etc(rootfs: &Path) -> io::Result<()> {
     // No network by default: an empty resolv.conf fails lookups fast instead of timing out on the host's.
     fs::write(etc.join("resolv.conf"), "")?;
     if !etc.join("passwd").exists() {
-        fs::write(etc.join("passwd"), "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n")?;
+        fs::write(
+            etc.join("passwd"),
+            "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n",
+        )?;
         fs::write(etc.join("group"), "root:x:0:\nnogroup:x:65534:\n")?;
     }
     Ok(())

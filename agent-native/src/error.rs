@@ -71,7 +71,9 @@ impl Error {
                 json!({ "kind": "overlay", "step": "mount", "path": target, "errno": *errno as i32 })
             }
             Error::Sandbox(SandboxError::Cgroup(e)) => cgroup_data(e),
-            Error::Sandbox(SandboxError::Files(SafeFsError::Open { path, errno } | SafeFsError::Mkdir { path, errno })) => {
+            Error::Sandbox(SandboxError::Files(
+                SafeFsError::Open { path, errno } | SafeFsError::Mkdir { path, errno },
+            )) => {
                 json!({ "kind": "files", "path": path, "errno": *errno as i32 })
             }
             Error::Sandbox(_) => json!({ "kind": "sandbox" }),

@@ -70,7 +70,12 @@ pub async fn run_ephemeral(rt: &Arc<Runtime>, conn: &Arc<Connection>, params: Ru
         .await
         .map_err(|e| Error::Task(e.to_string()))?;
     if std::env::var_os("FORKSPACE_RT_TRACE").is_some() {
-        crate::log!("trace {sandbox_id}: prepare {:?} run {:?} release {:?}", t_prepared - t0, t_released0 - t_prepared, t_released0.elapsed());
+        crate::log!(
+            "trace {sandbox_id}: prepare {:?} run {:?} release {:?}",
+            t_prepared - t0,
+            t_released0 - t_prepared,
+            t_released0.elapsed()
+        );
     }
     if let Err(e) = released {
         crate::log!("sandbox {sandbox_id}: cleanup failed, the next start will retry it: {e}");
@@ -130,7 +135,8 @@ async fn supervise(
     }
     conn.notify("exec/started", json!({ "execId": exec_id, "sandboxId": sandbox.id, "pid": spawned.pid })).await;
 
-    let emitter = Arc::new(Emitter { exec_id: exec_id.to_string(), conn: conn.clone(), seq: tokio::sync::Mutex::new(0) });
+    let emitter =
+        Arc::new(Emitter { exec_id: exec_id.to_string(), conn: conn.clone(), seq: tokio::sync::Mutex::new(0) });
     let pumps = [pump(out_r, "stdout", emitter.clone()), pump(err_r, "stderr", emitter)];
     let pumps: Vec<_> = pumps.into_iter().map(tokio::spawn).collect();
     if let Some((w, bytes)) = stdin_w {
@@ -245,7 +251,13 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 impl ExecRegistry {
-    pub fn register(&self, exec_id: &str, conn: u64, sandbox_id: &str, environment: &str) -> Result<Registration, Error> {
+    pub fn register(
+        &self,
+        exec_id: &str,
+        conn: u64,
+        sandbox_id: &str,
+        environment: &str,
+    ) -> Result<Registration, Error> {
         let mut map = lock(&self.inner);
         if map.contains_key(exec_id) {
             return Err(Error::ExecIdInUse(exec_id.to_string()));

@@ -135,7 +135,12 @@ fn serve(args: ServeArgs) -> anyhow::Result<u8> {
     let _lock = lock_data_dir(&config)?;
     let done = reconcile::reconcile(&config, &layout);
     if done != reconcile::Reconciled::default() {
-        log!("cleaned up after a previous run: {} cgroups, {} mounts, {} directories", done.cgroups, done.mounts, done.dirs);
+        log!(
+            "cleaned up after a previous run: {} cgroups, {} mounts, {} directories",
+            done.cgroups,
+            done.mounts,
+            done.dirs
+        );
     }
     layout.prepare_parent(&config.cgroup_parent)?;
     let mut tuning = if args.no_expedite_rcu {
@@ -145,14 +150,24 @@ fn serve(args: ServeArgs) -> anyhow::Result<u8> {
     };
     // Before any thread exists: the spawner must be forked from a single-threaded process.
     let spawner_fd = spawner::start().context("starting the spawner process")?;
-    let host = HostFacts { cpus: num_cpus(), memory_bytes: total_memory(), devices_confined: layout.version_of(forkspace_rt::cgroup::Controller::Devices) == Some(forkspace_rt::cgroup::Version::V1) };
+    let host = HostFacts {
+        cpus: num_cpus(),
+        memory_bytes: total_memory(),
+        devices_confined: layout.version_of(forkspace_rt::cgroup::Controller::Devices)
+            == Some(forkspace_rt::cgroup::Version::V1),
+    };
     let tokio = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
     tokio.block_on(async move {
         let spawner = spawner::SpawnerClient::new(spawner_fd)?;
         let listener = bind(&config.socket)?;
         let criu = report.criu.clone();
         let runtime = Arc::new(Runtime::new(config.clone(), layout.clone(), host, spawner, criu));
-        log!("serving on {} (data {}, cgroups {})", config.socket.display(), config.data_dir.display(), layout.info().mode);
+        log!(
+            "serving on {} (data {}, cgroups {})",
+            config.socket.display(),
+            config.data_dir.display(),
+            layout.info().mode
+        );
         tokio::spawn(rpc::serve(listener, runtime.clone()));
         let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
         tokio::select! {
@@ -181,7 +196,12 @@ fn serve(args: ServeArgs) -> anyhow::Result<u8> {
 /// One runtime per data dir: a second one would reap the first one's sandboxes as leftovers.
 fn lock_data_dir(config: &Config) -> anyhow::Result<std::fs::File> {
     let path = config.data_dir.join("rt.lock");
-    let file = std::fs::OpenOptions::new().create(true).truncate(false).read(true).write(true).open(&path)
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .read(true)
+        .write(true)
+        .open(&path)
         .with_context(|| format!("opening {}", path.display()))?;
     // SAFETY: flock(2) on a file we hold open for the life of the process.
     if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {

@@ -7,11 +7,8 @@ use nix::errno::Errno;
 
 /// The namespaces every sandbox gets. No user namespace: CRIU restores them unreliably, so isolation of
 /// root comes from the capability set and the devices cgroup instead (see caps.rs).
-pub const SANDBOX_NAMESPACES: u64 = (libc::CLONE_NEWPID
-    | libc::CLONE_NEWNS
-    | libc::CLONE_NEWUTS
-    | libc::CLONE_NEWIPC
-    | libc::CLONE_NEWNET) as u64;
+pub const SANDBOX_NAMESPACES: u64 =
+    (libc::CLONE_NEWPID | libc::CLONE_NEWNS | libc::CLONE_NEWUTS | libc::CLONE_NEWIPC | libc::CLONE_NEWNET) as u64;
 
 pub enum Forked {
     Child,

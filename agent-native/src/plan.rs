@@ -188,11 +188,7 @@ fn exec_candidates(argv0: &str, path_var: &str) -> Vec<String> {
     if argv0.contains('/') {
         return vec![argv0.to_string()];
     }
-    path_var
-        .split(':')
-        .filter(|d| d.starts_with('/'))
-        .map(|d| format!("{}/{argv0}", d.trim_end_matches('/')))
-        .collect()
+    path_var.split(':').filter(|d| d.starts_with('/')).map(|d| format!("{}/{argv0}", d.trim_end_matches('/'))).collect()
 }
 
 fn decode(s: &str, field: &str) -> Result<Vec<u8>, SpecError> {
@@ -288,7 +284,15 @@ mod tests {
         let mut p = params(&["true"]);
         p.limits = Limits { memory_bytes: Some(64 << 20), cpus: Some(0.5), pids: Some(20) };
         let plan = build(&p, "s", Path::new("/r"), &host()).unwrap();
-        assert_eq!(plan.limits, CgroupLimits { memory_bytes: Some(64 << 20), cpu_millis: Some(500), pids: Some(20), restrict_devices: true });
+        assert_eq!(
+            plan.limits,
+            CgroupLimits {
+                memory_bytes: Some(64 << 20),
+                cpu_millis: Some(500),
+                pids: Some(20),
+                restrict_devices: true
+            }
+        );
 
         for (limits, field) in [
             (Limits { memory_bytes: Some(1024), ..Default::default() }, "memoryBytes"),
@@ -342,7 +346,10 @@ mod tests {
             crate::spec::FileSpec { path: "../../../etc/x".into(), content_base64: "".into(), mode: Some(0o100755) },
         ];
         let plan = build(&p, "s", Path::new("/r"), &host()).unwrap();
-        assert_eq!(plan.files[0], FilePlan { path: "/work/main.py".into(), content: b"print(1)".to_vec(), mode: 0o644 });
+        assert_eq!(
+            plan.files[0],
+            FilePlan { path: "/work/main.py".into(), content: b"print(1)".to_vec(), mode: 0o644 }
+        );
         assert_eq!(plan.files[1].path, "/etc/x");
         assert_eq!(plan.files[1].mode, 0o755);
         p.files = vec![crate::spec::FileSpec { path: "/..".into(), content_base64: "".into(), mode: None }];

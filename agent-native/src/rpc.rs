@@ -128,14 +128,18 @@ async fn dispatch<S: Service>(line: &[u8], conn: &Arc<Connection>, service: &Arc
         return conn.protocol_error(reply_id, codes::INVALID_REQUEST, "\"jsonrpc\" must be \"2.0\"".into()).await;
     }
     if !matches!(id, None | Some(Value::Null | Value::Number(_) | Value::String(_))) {
-        return conn.protocol_error(Value::Null, codes::INVALID_REQUEST, "\"id\" must be a string or number".into()).await;
+        return conn
+            .protocol_error(Value::Null, codes::INVALID_REQUEST, "\"id\" must be a string or number".into())
+            .await;
     }
     let Some(method) = msg.get("method").and_then(Value::as_str).map(String::from) else {
         return conn.protocol_error(reply_id, codes::INVALID_REQUEST, "\"method\" must be a string".into()).await;
     };
     let params = msg.get("params").cloned().unwrap_or(Value::Null);
     if !matches!(params, Value::Null | Value::Object(_) | Value::Array(_)) {
-        return conn.protocol_error(reply_id, codes::INVALID_REQUEST, "\"params\" must be an object or array".into()).await;
+        return conn
+            .protocol_error(reply_id, codes::INVALID_REQUEST, "\"params\" must be an object or array".into())
+            .await;
     }
     let Some(id) = id else {
         return; // notifications: the runtime defines none it acts on

@@ -42,7 +42,13 @@ fn openat2(dir: &OwnedFd, path: &Path, flags: OFlag, mode: u32) -> std::result::
     };
     // SAFETY: openat2(2) reads the path and the open_how struct, both alive for the call.
     let fd = unsafe {
-        libc::syscall(libc::SYS_openat2, dir.as_raw_fd(), c.as_ptr(), &how as *const OpenHow, std::mem::size_of::<OpenHow>())
+        libc::syscall(
+            libc::SYS_openat2,
+            dir.as_raw_fd(),
+            c.as_ptr(),
+            &how as *const OpenHow,
+            std::mem::size_of::<OpenHow>(),
+        )
     };
     if fd < 0 {
         return Err(Errno::last());
@@ -74,7 +80,8 @@ pub fn write_file(root: &Path, path: &str, content: &[u8], mode: u32) -> Result<
                         Ok(()) | Err(Errno::EEXIST) => {}
                         Err(errno) => return Err(SafeFsError::Mkdir { path: show(&prefix), errno }),
                     }
-                    openat2(&root_fd, &prefix, flags, 0).map_err(|errno| SafeFsError::Mkdir { path: show(&prefix), errno })?
+                    openat2(&root_fd, &prefix, flags, 0)
+                        .map_err(|errno| SafeFsError::Mkdir { path: show(&prefix), errno })?
                 }
                 Err(errno) => return Err(SafeFsError::Mkdir { path: show(&prefix), errno }),
             };

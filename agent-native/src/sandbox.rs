@@ -40,7 +40,13 @@ pub struct Sandbox {
 impl Sandbox {
     /// Makes the sandbox's resources for `plan` over the read-only `lowers` (top-most first), and
     /// records the cgroup files the first process must join in `plan.init.cgroup_procs`.
-    pub fn prepare(config: &Config, layout: &Layout, id: &str, lowers: &[&Path], plan: &mut RunPlan) -> Result<Sandbox> {
+    pub fn prepare(
+        config: &Config,
+        layout: &Layout,
+        id: &str,
+        lowers: &[&Path],
+        plan: &mut RunPlan,
+    ) -> Result<Sandbox> {
         let dir = config.sandbox_dir(id);
         let mut sandbox =
             Sandbox { id: id.to_string(), overlay: OverlayDirs::under(&dir), dir, cgroup: None, mounted: false };

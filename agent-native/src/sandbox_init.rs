@@ -143,7 +143,8 @@ fn run(plan: &InitPlan, stdio: &[RawFd], go: RawFd, err: RawFd, report_fd: &mut 
     // 4. Mounts, all before pivot_root because they name host paths.
     let root = plan.rootfs.as_path();
     rootfs::make_private_in_child().map_err(|e| InitError::MakePrivate { errno: e as i32 })?;
-    rootfs::mount_proc_in_child(root).map_err(|e| InitError::MountProc { path: show(root, "proc"), errno: e as i32 })?;
+    rootfs::mount_proc_in_child(root)
+        .map_err(|e| InitError::MountProc { path: show(root, "proc"), errno: e as i32 })?;
     for entry in rootfs::PROC_READONLY {
         rootfs::protect_proc_in_child(root, entry)
             .map_err(|e| InitError::ProtectProc { path: format!("/proc/{entry}"), errno: e as i32 })?;
@@ -157,7 +158,8 @@ fn run(plan: &InitPlan, stdio: &[RawFd], go: RawFd, err: RawFd, report_fd: &mut 
     ns::loopback_up().map_err(|e| InitError::Loopback { errno: e as i32 })?;
 
     // 6. Into the rootfs; the host's tree is gone from here on.
-    rootfs::pivot_in_child(root).map_err(|e| InitError::PivotRoot { path: root.display().to_string(), errno: e as i32 })?;
+    rootfs::pivot_in_child(root)
+        .map_err(|e| InitError::PivotRoot { path: root.display().to_string(), errno: e as i32 })?;
     if plan.stdin_null {
         // Opened inside the sandbox so a checkpoint finds it in the sandbox's own mount namespace.
         open_dev_null_as_stdin().map_err(|e| InitError::DevNull { errno: e as i32 })?;
@@ -165,7 +167,8 @@ fn run(plan: &InitPlan, stdio: &[RawFd], go: RawFd, err: RawFd, report_fd: &mut 
     enter_cwd(&plan.cwd).map_err(|e| InitError::Cwd { path: plan.cwd.clone(), errno: e as i32 })?;
 
     // 7. Last privileged step: give up the capabilities the sandbox must not have.
-    caps::restrict_in_child(plan.keep_caps, caps::last_cap()).map_err(|e| InitError::Capabilities { errno: e as i32 })?;
+    caps::restrict_in_child(plan.keep_caps, caps::last_cap())
+        .map_err(|e| InitError::Capabilities { errno: e as i32 })?;
     // The first process leads its own session, inside the sandbox (CRIU refuses an outside leader).
     nix::unistd::setsid().map_err(|e| InitError::Setsid { errno: e as i32 })?;
 
@@ -197,7 +200,11 @@ fn arrange_fds(stdio: &[RawFd], err: RawFd, stdin_null: bool) -> Result<(), Errn
     let high = |fd: RawFd| -> Result<RawFd, Errno> {
         // SAFETY: fcntl(F_DUPFD_CLOEXEC) on an fd we were handed; returns a new fd or -1.
         let r = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 100) };
-        if r < 0 { Err(Errno::last()) } else { Ok(r) }
+        if r < 0 {
+            Err(Errno::last())
+        } else {
+            Ok(r)
+        }
     };
     let err_high = high(err)?;
     let kept: Vec<RawFd> = stdio.iter().map(|fd| high(*fd)).collect::<Result<_, _>>()?;
@@ -284,5 +291,4 @@ mod tests {
         assert_eq!(e.to_string(), "python4: command not found in the sandbox (checked every PATH directory)");
         assert_eq!(e.errno(), Some(libc::ENOENT));
     }
-
 }

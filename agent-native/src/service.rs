@@ -57,7 +57,13 @@ struct ExecKillParams {
 struct NoParams {}
 
 impl Runtime {
-    pub fn new(config: Config, layout: Layout, host: HostFacts, spawner: Arc<SpawnerClient>, criu_version: Option<String>) -> Runtime {
+    pub fn new(
+        config: Config,
+        layout: Layout,
+        host: HostFacts,
+        spawner: Arc<SpawnerClient>,
+        criu_version: Option<String>,
+    ) -> Runtime {
         let envs = EnvStore { dir: config.env_dir.clone(), mirror: config.debian_mirror.clone() };
         Runtime {
             config,
@@ -142,9 +148,11 @@ impl Runtime {
         let def = envs::resolve(name)?;
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<String>();
         let store = self.envs.clone();
-        let build = tokio::task::spawn_blocking(move || store.build(def, &mut |line: &str| {
-            let _ = tx.send(line.to_string());
-        }));
+        let build = tokio::task::spawn_blocking(move || {
+            store.build(def, &mut |line: &str| {
+                let _ = tx.send(line.to_string());
+            })
+        });
         while let Some(line) = rx.recv().await {
             conn.notify("env/progress", json!({ "name": def.name, "message": line })).await;
         }

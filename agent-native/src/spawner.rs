@@ -229,8 +229,13 @@ fn set_process_name(name: &[u8]) {
 
 fn pidfd_send_signal(pidfd: BorrowedFd<'_>, signal: i32) -> Result<(), Errno> {
     // SAFETY: pidfd_send_signal(2) with a pidfd we hold and no siginfo.
-    let rc = unsafe { libc::syscall(libc::SYS_pidfd_send_signal, pidfd.as_raw_fd(), signal, std::ptr::null::<u8>(), 0) };
-    if rc < 0 { Err(Errno::last()) } else { Ok(()) }
+    let rc =
+        unsafe { libc::syscall(libc::SYS_pidfd_send_signal, pidfd.as_raw_fd(), signal, std::ptr::null::<u8>(), 0) };
+    if rc < 0 {
+        Err(Errno::last())
+    } else {
+        Ok(())
+    }
 }
 
 fn read_to_end(fd: RawFd) -> Vec<u8> {

@@ -1,26 +1,13 @@
 // Ephemeral execution through the agent's API against the real runtime: output, exit codes, stdin,
 // environment, working dir, files, limits, timeouts, cancellation and streaming.
 import { strict as assert } from 'node:assert';
-import { ErrorCodes, ExecOutput, ExecRun, ExecStarted, ProtocolError, type ExecRunParams, type RpcClient } from '../../agent/src/protocol';
-import { requireRoot, Stack } from './stack';
+import { ErrorCodes, ExecOutput, ExecRun, ExecStarted, ProtocolError, type ExecRunParams } from '../../agent/src/protocol';
+import { useStack } from './stack';
 
 describe('ephemeral execution (real runtime)', function () {
-  let stack: Stack;
-  let client: RpcClient;
+  const env = useStack();
 
-  before(async function () {
-    requireRoot(this);
-    stack = await Stack.start();
-    client = await stack.client();
-  });
-
-  after(async () => {
-    if (!stack) return;
-    const left = await stack.stop();
-    assert.deepEqual(left, [], 'the stack left things behind');
-  });
-
-  const run = (params: ExecRunParams) => client.request(ExecRun, { environment: 'busybox', ...params });
+  const run = (params: ExecRunParams) => env.client().request(ExecRun, { environment: 'busybox', ...params });
 
   it('passes stdout, stderr and the exit code through', async () => {
     const r = await run({ command: 'echo out; echo err >&2; exit 7' });
@@ -63,20 +50,20 @@ describe('ephemeral execution (real runtime)', function () {
   });
 
   it('runs Python code from `code` in the default environment', async () => {
-    const r = await client.request(ExecRun, { code: 'import sys\nprint(sys.version_info[:2])\nprint(sum(range(10)))' });
+    const r = await env.client().request(ExecRun, { code: 'import sys\nprint(sys.version_info[:2])\nprint(sum(range(10)))' });
     assert.equal(r.environment, 'python:3.11');
     assert.equal(r.stdout, '(3, 11)\n45\n');
   });
 
   it('reports a Python traceback with the real line number', async () => {
-    const r = await client.request(ExecRun, { code: 'x = 1\nraise ValueError("bad")\n' });
+    const r = await env.client().request(ExecRun, { code: 'x = 1\nraise ValueError("bad")\n' });
     assert.equal(r.exitCode, 1);
     assert.match(r.stderr, /main\.py", line 2/);
     assert.match(r.stderr, /ValueError: bad/);
   });
 
   it('reports an OOM kill as such', async () => {
-    const r = await client.request(ExecRun, {
+    const r = await env.client().request(ExecRun, {
       environment: 'python',
       command: ['python3', '-c', 'b = bytearray(512 << 20)'],
       limits: { memoryBytes: 64 * 1024 * 1024 },
@@ -88,7 +75,7 @@ describe('ephemeral execution (real runtime)', function () {
   });
 
   it('passes a fatal signal of the command through', async () => {
-    const r = await client.request(ExecRun, { environment: 'python', code: 'import ctypes\nctypes.string_at(0)' });
+    const r = await env.client().request(ExecRun, { environment: 'python', code: 'import ctypes\nctypes.string_at(0)' });
     assert.equal(r.signal, 'SIGSEGV');
     assert.equal(r.exitCode, 139);
     assert.equal(r.oomKilled, false);
@@ -126,8 +113,8 @@ describe('ephemeral execution (real runtime)', function () {
     const started: string[] = [];
     const execId = 'stream-test-1';
     const subs = [
-      client.onNotification(ExecOutput, (o) => o.execId === execId && chunks.push(o)),
-      client.onNotification(ExecStarted, (s) => s.execId === execId && started.push(s.sandboxId)),
+      env.client().onNotification(ExecOutput, (o) => o.execId === execId && chunks.push(o)),
+      env.client().onNotification(ExecStarted, (s) => s.execId === execId && started.push(s.sandboxId)),
     ];
     const r = await run({ execId, command: 'for i in $(seq 1 200); do echo $i; echo e$i >&2; done' });
     subs.forEach((s) => s.dispose());
@@ -140,7 +127,7 @@ describe('ephemeral execution (real runtime)', function () {
 
   it('decodes UTF-8 and caps the kept output while streaming all of it', async () => {
     let streamed = 0;
-    const sub = client.onNotification(ExecOutput, (o) => (streamed += o.data.length));
+    const sub = env.client().onNotification(ExecOutput, (o) => (streamed += o.data.length));
     const r = await run({ command: "printf '\\342\\202\\254\\n'; head -c 3000000 /dev/zero | tr '\\0' a", maxOutputBytes: 1_000_000 });
     sub.dispose();
     assert.ok(r.stdout.startsWith('€\n'));
@@ -151,21 +138,21 @@ describe('ephemeral execution (real runtime)', function () {
 
   it('cancels a running execution and removes its sandbox', async () => {
     const controller = new AbortController();
-    const sub = client.onNotification(ExecStarted, (s) => s.execId === 'cancel-me' && controller.abort());
+    const sub = env.client().onNotification(ExecStarted, (s) => s.execId === 'cancel-me' && controller.abort());
     const t0 = Date.now();
     await assert.rejects(
-      client.request(ExecRun, { environment: 'busybox', execId: 'cancel-me', command: 'sleep 30' }, { signal: controller.signal }),
+      env.client().request(ExecRun, { environment: 'busybox', execId: 'cancel-me', command: 'sleep 30' }, { signal: controller.signal }),
       (e: ProtocolError) => e.code === ErrorCodes.RequestCancelled,
     );
     sub.dispose();
     assert.ok(Date.now() - t0 < 5000);
-    assert.deepEqual(await stack.leftovers(), []);
+    assert.deepEqual(await env.stack().leftovers(), []);
   });
 
   it('explains a missing command, an unknown environment and bad limits', async () => {
     await assert.rejects(run({ command: ['no-such-tool'] }), (e: ProtocolError) => e.code === ErrorCodes.CommandNotFound && /no-such-tool/.test(e.message));
     await assert.rejects(
-      client.request(ExecRun, { environment: 'python:3.12', command: 'true' }),
+      env.client().request(ExecRun, { environment: 'python:3.12', command: 'true' }),
       (e: ProtocolError) =>
         e.code === ErrorCodes.EnvironmentUnknown && /python:3\.13/.test(e.message) && Array.isArray((e.data as { known: string[] }).known),
     );

@@ -3,11 +3,10 @@
 // pair's that still exists on the host: mounts, cgroups, processes.
 import { spawn, type ChildProcess, execFile } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
-import { AgentStop, Initialize, NdjsonTransport, PROTOCOL_VERSION, RpcClient } from '../../agent/src/protocol';
+import { AgentStop, connectUnixSocket, Initialize, PROTOCOL_VERSION, RpcClient } from '../../agent/src/protocol';
 import { resolveConfig, type AgentConfig } from '../../agent/src/config';
 
 export const ROOT = path.resolve(__dirname, '..', '..');
@@ -81,12 +80,7 @@ export class Stack {
   }
 
   async client(): Promise<RpcClient> {
-    const socket = await new Promise<net.Socket>((resolve, reject) => {
-      const s = net.connect(this.config.agentSocket);
-      s.once('connect', () => resolve(s));
-      s.once('error', reject);
-    });
-    const c = new RpcClient(new NdjsonTransport(socket));
+    const c = new RpcClient(await connectUnixSocket(this.config.agentSocket));
     await c.request(Initialize, { protocolVersion: PROTOCOL_VERSION, clientName: 'integration-test' });
     this.clients.push(c);
     return c;
@@ -212,11 +206,34 @@ export function netnsInodes(): Set<number> {
 }
 
 export function canConnect(socketPath: string): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = net.connect(socketPath);
-    s.once('connect', () => (s.destroy(), resolve(true)));
-    s.once('error', () => resolve(false));
+  return connectUnixSocket(socketPath).then(
+    (t) => (t.close(), true),
+    () => false,
+  );
+}
+
+/** Mocha hooks for a suite that runs against one private stack; it must leave nothing behind. */
+export function useStack(options: { wsPort?: () => Promise<number> } = {}): { stack(): Stack; client(): RpcClient } {
+  let stack: Stack | undefined;
+  let client: RpcClient | undefined;
+  before(async function () {
+    requireRoot(this);
+    stack = await Stack.start({ wsPort: options.wsPort ? await options.wsPort() : 0 });
+    client = await stack.client();
   });
+  after(async () => {
+    if (!stack) return;
+    const left = await stack.stop();
+    if (left.length) throw new Error(`the stack left things behind:\n${left.join('\n')}`);
+  });
+  return {
+    stack: () => stack ?? assertNever('stack used before the suite started'),
+    client: () => client ?? assertNever('client used before the suite started'),
+  };
+}
+
+function assertNever(message: string): never {
+  throw new Error(message);
 }
 
 export async function waitFor(check: () => boolean | Promise<boolean>, timeoutMs: number, what: string): Promise<void> {

@@ -4,7 +4,7 @@ import * as fs from 'node:fs';
 import * as net from 'node:net';
 import WebSocket from 'ws';
 import { ExecOutput, ExecRun, Initialize, PROTOCOL_VERSION, RpcClient, WebSocketTransport } from '../../agent/src/protocol';
-import { requireRoot, Stack } from './stack';
+import { useStack } from './stack';
 
 async function freePort(): Promise<number> {
   const s = net.createServer();
@@ -24,18 +24,13 @@ function open(url: string, headers: Record<string, string>): Promise<WebSocket> 
 }
 
 describe('WebSocket JSON-RPC (real agent)', function () {
-  let stack: Stack;
-  let url: string;
-
-  before(async function () {
-    requireRoot(this);
-    const port = await freePort();
-    stack = await Stack.start({ wsPort: port });
-    url = `ws://127.0.0.1:${port}`;
-  });
-
-  after(async () => {
-    if (stack) assert.deepEqual(await stack.stop(), []);
+  let url = '';
+  const env = useStack({
+    wsPort: async () => {
+      const port = await freePort();
+      url = `ws://127.0.0.1:${port}`;
+      return port;
+    },
   });
 
   it('refuses connections without the token or with a wrong one', async () => {
@@ -44,9 +39,9 @@ describe('WebSocket JSON-RPC (real agent)', function () {
   });
 
   it('keeps the token file owner-only and serves executions with the token', async () => {
-    assert.equal(fs.statSync(stack.config.tokenFile).mode & 0o777, 0o600);
-    assert.equal(fs.statSync(stack.config.agentSocket).mode & 0o777, 0o600);
-    const token = fs.readFileSync(stack.config.tokenFile, 'utf8').trim();
+    assert.equal(fs.statSync(env.stack().config.tokenFile).mode & 0o777, 0o600);
+    assert.equal(fs.statSync(env.stack().config.agentSocket).mode & 0o777, 0o600);
+    const token = fs.readFileSync(env.stack().config.tokenFile, 'utf8').trim();
     const client = new RpcClient(new WebSocketTransport(await open(url, { Authorization: `Bearer ${token}` })));
     await client.request(Initialize, { protocolVersion: PROTOCOL_VERSION });
     const seen: string[] = [];

@@ -4,24 +4,13 @@ import { strict as assert } from 'node:assert';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
-import { ExecRun, type ExecRunParams, type RpcClient } from '../../agent/src/protocol';
-import { requireRoot, SHARED_ENV_DIR, Stack } from '../integration/stack';
+import { ExecRun, type ExecRunParams } from '../../agent/src/protocol';
+import { SHARED_ENV_DIR, useStack } from '../integration/stack';
 
 describe('sandbox isolation (real runtime)', function () {
-  let stack: Stack;
-  let client: RpcClient;
+  const env = useStack();
 
-  before(async function () {
-    requireRoot(this);
-    stack = await Stack.start();
-    client = await stack.client();
-  });
-
-  after(async () => {
-    if (stack) assert.deepEqual(await stack.stop(), []);
-  });
-
-  const sh = (command: string, extra: Partial<ExecRunParams> = {}) => client.request(ExecRun, { environment: 'busybox', command, ...extra });
+  const sh = (command: string, extra: Partial<ExecRunParams> = {}) => env.client().request(ExecRun, { environment: 'busybox', command, ...extra });
 
   it('is pid 1 of its own pid namespace and sees none of the host\'s processes', async () => {
     const r = await sh('echo $$; ls /proc | grep -c "^[0-9]"; cat /proc/1/cmdline | tr "\\0" " "');
@@ -34,8 +23,8 @@ describe('sandbox isolation (real runtime)', function () {
   });
 
   it('has its own hostname, and its root is the environment, not the host', async () => {
-    fs.writeFileSync(path.join(stack.dir, 'host-marker'), 'secret');
-    const r = await sh(`hostname; ls /; test -e ${stack.dir}/host-marker && echo LEAK || echo no-marker; test -e /work && echo LEAK || echo no-work`);
+    fs.writeFileSync(path.join(env.stack().dir, 'host-marker'), 'secret');
+    const r = await sh(`hostname; ls /; test -e ${env.stack().dir}/host-marker && echo LEAK || echo no-marker; test -e /work && echo LEAK || echo no-work`);
     const lines = r.stdout.trim().split('\n');
     assert.equal(lines[0], r.sandboxId);
     assert.ok(lines.includes('bin') && lines.includes('proc'));
@@ -59,7 +48,7 @@ describe('sandbox isolation (real runtime)', function () {
   });
 
   it('serves on its own loopback', async () => {
-    const r = await client.request(ExecRun, {
+    const r = await env.client().request(ExecRun, {
       environment: 'python',
       code: [
         'import socket, threading',

@@ -2,30 +2,18 @@
 // running (for commands that need it).
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as net from 'node:net';
 import * as path from 'node:path';
-import { Initialize, NdjsonTransport, PROTOCOL_VERSION, RpcClient } from '../protocol';
+import { connectUnixSocket, Initialize, PROTOCOL_VERSION, RpcClient, type NdjsonTransport } from '../protocol';
 import { findAgentEntry, type AgentConfig } from '../config';
 
 export class AgentNotRunning extends Error {}
 
 const START_TIMEOUT_MS = 15_000;
 
-function connectOnce(socketPath: string): Promise<net.Socket> {
-  return new Promise((resolve, reject) => {
-    const s = net.connect(socketPath);
-    s.once('connect', () => {
-      s.removeAllListeners('error');
-      resolve(s);
-    });
-    s.once('error', reject);
-  });
-}
-
 export async function connectAgent(config: AgentConfig, options: { autoStart: boolean; onStart?: () => void }): Promise<RpcClient> {
-  let socket: net.Socket;
+  let transport: NdjsonTransport;
   try {
-    socket = await connectOnce(config.agentSocket);
+    transport = await connectUnixSocket(config.agentSocket);
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     if (code === 'EACCES') {
@@ -34,9 +22,9 @@ export async function connectAgent(config: AgentConfig, options: { autoStart: bo
     if (!options.autoStart) throw new AgentNotRunning(`the agent is not running (no socket at ${config.agentSocket}); start it with \`forkspace agent start\``);
     options.onStart?.();
     await startAgent(config);
-    socket = await connectOnce(config.agentSocket);
+    transport = await connectUnixSocket(config.agentSocket);
   }
-  const client = new RpcClient(new NdjsonTransport(socket));
+  const client = new RpcClient(transport);
   await client.request(Initialize, { protocolVersion: PROTOCOL_VERSION, clientName: 'forkspace-cli', clientVersion: '0.1.0' });
   return client;
 }
@@ -59,7 +47,7 @@ export async function startAgent(config: AgentConfig): Promise<void> {
   const deadline = Date.now() + START_TIMEOUT_MS;
   while (Date.now() < deadline && exited === undefined) {
     try {
-      (await connectOnce(config.agentSocket)).destroy();
+      (await connectUnixSocket(config.agentSocket)).close();
       return;
     } catch {
       await new Promise((r) => setTimeout(r, 20));

@@ -11,7 +11,7 @@ export type { ExecOutputParams } from './exec';
 export { AgentRequests, AgentNotifications } from './methods';
 export { DEFAULT_MAX_MESSAGE_BYTES, TransportBase } from './transport';
 export type { MessageTransport } from './transport';
-export { NdjsonTransport } from './transports/ndjson';
+export { NdjsonTransport, connectUnixSocket } from './transports/ndjson';
 export { WebSocketTransport } from './transports/websocket';
 export { RpcClient } from './client';
 export type { Disposable, RequestOptions } from './client';

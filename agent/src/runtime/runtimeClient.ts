@@ -1,13 +1,13 @@
 // The agent's connection to forkspace-rt: connects on first use (starting the runtime if it is not
 // running), reconnects after the runtime restarts, and routes the runtime's notifications to whoever
 // waits for that execution or environment.
-import { ErrorCodes, NdjsonTransport, ProtocolError, RpcClient } from '../protocol';
+import { connectUnixSocket, ErrorCodes, ProtocolError, RpcClient } from '../protocol';
 import type { RequestOptions, RequestType } from '../protocol';
 import { RtEnvProgress, RtExecOutput, RtExecStarted } from '../protocol/runtime';
 import type { z } from 'zod';
 import type { AgentConfig } from '../config';
 import type { Logger } from '../log';
-import { connectSocket, startRuntime } from './runtimeProcess';
+import { startRuntime } from './runtimeProcess';
 
 /** Runtime messages may carry inline files (base64); allow more than client connections. */
 const RUNTIME_MAX_MESSAGE_BYTES = 96 * 1024 * 1024;
@@ -67,20 +67,20 @@ export class RuntimeClient {
   }
 
   private async connect(): Promise<RpcClient> {
-    let socket;
+    let transport;
     try {
-      socket = await connectSocket(this.config.runtimeSocket);
+      transport = await connectUnixSocket(this.config.runtimeSocket, RUNTIME_MAX_MESSAGE_BYTES);
     } catch {
       this.log(`forkspace-rt is not running at ${this.config.runtimeSocket}; starting ${this.config.runtimeBin}`);
       try {
         await startRuntime(this.config);
-        socket = await connectSocket(this.config.runtimeSocket);
+        transport = await connectUnixSocket(this.config.runtimeSocket, RUNTIME_MAX_MESSAGE_BYTES);
       } catch (e) {
         this.lastError = (e as Error).message;
         throw e instanceof ProtocolError ? e : new ProtocolError(ErrorCodes.RuntimeUnavailable, this.lastError);
       }
     }
-    const client = new RpcClient(new NdjsonTransport(socket, RUNTIME_MAX_MESSAGE_BYTES), false);
+    const client = new RpcClient(transport, false);
     client.onNotification(RtExecStarted, (p) => this.execListeners.get(p.execId)?.started?.(p));
     client.onNotification(RtExecOutput, (p) => this.execListeners.get(p.execId)?.output?.(p));
     client.onNotification(RtEnvProgress, (p) => this.progressListeners.get(p.name)?.forEach((l) => l(p.message)));

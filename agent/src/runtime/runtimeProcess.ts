@@ -2,23 +2,11 @@
 // stderr in the log directory; and explaining, from that log, why it did not come up.
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as net from 'node:net';
 import * as path from 'node:path';
-import { ErrorCodes, ProtocolError } from '../protocol';
+import { connectUnixSocket, ErrorCodes, ProtocolError } from '../protocol';
 import type { AgentConfig } from '../config';
 
 const START_TIMEOUT_MS = 15_000;
-
-export function connectSocket(socketPath: string): Promise<net.Socket> {
-  return new Promise((resolve, reject) => {
-    const socket = net.connect(socketPath);
-    socket.once('connect', () => {
-      socket.removeAllListeners('error');
-      resolve(socket);
-    });
-    socket.once('error', reject);
-  });
-}
 
 export function runtimeLogPath(config: AgentConfig): string {
   return path.join(config.logDir, 'forkspace-rt.log');
@@ -57,7 +45,7 @@ export async function startRuntime(config: AgentConfig): Promise<void> {
   const deadline = Date.now() + START_TIMEOUT_MS;
   while (Date.now() < deadline) {
     try {
-      (await connectSocket(config.runtimeSocket)).destroy();
+      (await connectUnixSocket(config.runtimeSocket)).close();
       return;
     } catch {
       if (exited !== undefined) break;

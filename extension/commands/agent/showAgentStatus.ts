@@ -1,18 +1,13 @@
-import * as net from 'node:net';
 import * as vscode from 'vscode';
-import { AgentStatus, Initialize, NdjsonTransport, PROTOCOL_VERSION, RpcClient } from '../../../agent/src/protocol';
+import { AgentStatus, connectUnixSocket, Initialize, PROTOCOL_VERSION, RpcClient } from '../../../agent/src/protocol';
 
 /** Connects to the local agent's unix socket and shows its and the runtime's state. */
 export async function showAgentStatus(): Promise<void> {
   const socketPath = vscode.workspace.getConfiguration('forkspace').get<string>('agent.socket') || '/run/forkspace/agent.sock';
-  const socket = net.connect(socketPath);
-  await new Promise<void>((resolve, reject) => {
-    socket.once('connect', resolve);
-    socket.once('error', reject);
-  }).catch((e: Error) => {
+  const transport = await connectUnixSocket(socketPath).catch((e: Error) => {
     throw new Error(`Forkspace agent not reachable at ${socketPath}: ${e.message}. Start it with \`forkspace agent start\`.`);
   });
-  const client = new RpcClient(new NdjsonTransport(socket));
+  const client = new RpcClient(transport);
   try {
     await client.request(Initialize, { protocolVersion: PROTOCOL_VERSION, clientName: 'vscode' });
     const s = await client.request(AgentStatus, {});

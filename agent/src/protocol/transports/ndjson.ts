@@ -1,5 +1,6 @@
 // Newline-delimited JSON over a stream socket (unix socket or TCP): the framing of forkspace-rt's
 // socket and of the agent's unix socket.
+import * as net from 'node:net';
 import type { Duplex } from 'node:stream';
 import { DEFAULT_MAX_MESSAGE_BYTES, TransportBase, tooLarge } from '../transport';
 
@@ -60,4 +61,16 @@ export class NdjsonTransport extends TransportBase {
     this.pendingBytes = 0;
     if (text.trim() !== '') this.deliver(text);
   }
+}
+
+/** Connects to a unix socket (or resolves the connection error) and frames it as ndjson. */
+export function connectUnixSocket(socketPath: string, maxMessageBytes = DEFAULT_MAX_MESSAGE_BYTES): Promise<NdjsonTransport> {
+  return new Promise((resolve, reject) => {
+    const socket = net.connect(socketPath);
+    socket.once('connect', () => {
+      socket.removeListener('error', reject);
+      resolve(new NdjsonTransport(socket, maxMessageBytes));
+    });
+    socket.once('error', reject);
+  });
 }
