@@ -26,14 +26,12 @@ export async function agentCommand(config: AgentConfig, argv: string[]): Promise
 }
 
 async function start(config: AgentConfig): Promise<number> {
-  try {
-    const client = await connectAgent(config, { autoStart: false });
-    const s = await client.request(AgentStatus, {});
-    client.close();
+  const running = await connectIfRunning(config);
+  if (running) {
+    const s = await running.request(AgentStatus, {});
+    running.close();
     console.log(`the agent is already running (pid ${s.pid})`);
     return 0;
-  } catch (e) {
-    if (!(e instanceof AgentNotRunning)) throw e;
   }
   await startAgent(config);
   const client = await connectAgent(config, { autoStart: false });
@@ -54,16 +52,21 @@ async function start(config: AgentConfig): Promise<number> {
   return 0;
 }
 
-async function stop(config: AgentConfig, stopRuntime: boolean): Promise<number> {
-  let client;
+/** A connection to the running agent, or undefined when none runs. */
+async function connectIfRunning(config: AgentConfig) {
   try {
-    client = await connectAgent(config, { autoStart: false });
+    return await connectAgent(config, { autoStart: false });
   } catch (e) {
-    if (e instanceof AgentNotRunning) {
-      console.log('the agent is not running');
-      return 0;
-    }
+    if (e instanceof AgentNotRunning) return undefined;
     throw e;
+  }
+}
+
+async function stop(config: AgentConfig, stopRuntime: boolean): Promise<number> {
+  const client = await connectIfRunning(config);
+  if (!client) {
+    console.log('the agent is not running');
+    return 0;
   }
   await client.request(AgentStop, { stopRuntime });
   client.close();
@@ -77,16 +80,10 @@ async function stop(config: AgentConfig, stopRuntime: boolean): Promise<number> 
 }
 
 async function status(config: AgentConfig, json: boolean): Promise<number> {
-  let client;
-  try {
-    client = await connectAgent(config, { autoStart: false });
-  } catch (e) {
-    if (e instanceof AgentNotRunning) {
-      if (json) console.log(JSON.stringify({ running: false }));
-      else console.log('agent: not running');
-      return 3;
-    }
-    throw e;
+  const client = await connectIfRunning(config);
+  if (!client) {
+    console.log(json ? JSON.stringify({ running: false }) : 'agent: not running');
+    return 3;
   }
   const s = await client.request(AgentStatus, {});
   client.close();
