@@ -17,10 +17,11 @@ const common = {
   legalComments: 'none',
 };
 
+// The CLI starts a fresh node for every command: a minified bundle parses in half the time.
 const builds = [
   { ...common, entryPoints: ['extension/extension.ts'], outfile: 'dist/extension.js', external: ['vscode'] },
   { ...common, target: 'node22', entryPoints: ['agent/src/main.ts'], outfile: 'dist/agent.js' },
-  { ...common, target: 'node22', entryPoints: ['agent/src/cli.ts'], outfile: 'dist/cli.js' },
+  { ...common, target: 'node22', minify: true, keepNames: true, entryPoints: ['agent/src/cli.ts'], outfile: 'dist/cli.js' },
 ];
 
 if (watch) {
