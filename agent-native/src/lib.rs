@@ -2,7 +2,9 @@
 //! `rootfs`, `cgroup`, `caps`), the sandbox recipe (`sandbox`, `sandbox_init`) and the process that
 //! clones sandboxes (`spawner`), environments (`envs`), and the JSON-RPC service (`rpc`, `service`).
 
+pub mod btrfs;
 pub mod caps;
+pub mod catalog;
 pub mod cgroup;
 pub mod codes;
 pub mod config;

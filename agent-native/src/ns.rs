@@ -83,3 +83,18 @@ pub fn loopback_up() -> Result<(), Errno> {
     }
     Ok(())
 }
+
+/// fork(2) whose child becomes a sibling (CLONE_PARENT): used after setns into a pid namespace, where
+/// only children enter it, so the new process is the spawner's child and is reaped there. Returns the
+/// child's pid in the parent, None in the child.
+pub fn clone_sibling() -> Result<Option<i32>, Errno> {
+    let args = CloneArgs { flags: libc::CLONE_PARENT as u64, ..Default::default() };
+    // SAFETY: clone3 with no stack behaves like fork (see clone_into_namespaces); the caller is a
+    // single-threaded helper process.
+    let rc = unsafe { libc::syscall(libc::SYS_clone3, &args as *const CloneArgs, std::mem::size_of::<CloneArgs>()) };
+    match rc {
+        -1 => Err(Errno::last()),
+        0 => Ok(None),
+        pid => Ok(Some(pid as i32)),
+    }
+}

@@ -9,7 +9,7 @@ use base64::Engine as _;
 
 use crate::caps::CapSet;
 use crate::cgroup::CgroupLimits;
-use crate::sandbox_init::InitPlan;
+use crate::sandbox_init::{InitPlan, ProcessPlan};
 use crate::spec::{Limits, RunParams};
 
 pub const DEFAULT_MEMORY_BYTES: u64 = 512 << 20;
@@ -107,13 +107,15 @@ pub fn build(params: &RunParams, sandbox_id: &str, rootfs: &Path, host: &HostFac
         init: InitPlan {
             rootfs: rootfs.to_path_buf(),
             hostname: sandbox_id.to_string(),
-            argv: params.argv.clone(),
-            exec_candidates: exec_candidates(&params.argv[0], path_var),
-            env,
-            cwd,
-            stdin_null: stdin.is_none(),
-            keep_caps: CapSet::sandbox_default(host.devices_confined),
-            cgroup_procs: Vec::new(),
+            process: ProcessPlan {
+                argv: params.argv.clone(),
+                exec_candidates: exec_candidates(&params.argv[0], path_var),
+                env,
+                cwd,
+                stdin_null: stdin.is_none(),
+                keep_caps: CapSet::sandbox_default(host.devices_confined),
+                cgroup_procs: Vec::new(),
+            },
         },
         limits,
         files,
@@ -256,15 +258,15 @@ mod tests {
     #[test]
     fn defaults_fill_env_limits_and_cwd() {
         let plan = build(&params(&["python3", "-c", "1"]), "sbx-1", Path::new("/r"), &host()).unwrap();
-        assert_eq!(plan.init.cwd, "/root");
-        assert!(plan.init.env.contains(&"HOSTNAME=sbx-1".to_string()));
-        assert!(plan.init.env.contains(&"PYTHONUNBUFFERED=1".to_string()));
+        assert_eq!(plan.init.process.cwd, "/root");
+        assert!(plan.init.process.env.contains(&"HOSTNAME=sbx-1".to_string()));
+        assert!(plan.init.process.env.contains(&"PYTHONUNBUFFERED=1".to_string()));
         assert_eq!(plan.limits.memory_bytes, Some(DEFAULT_MEMORY_BYTES));
         assert_eq!(plan.limits.pids, Some(DEFAULT_PIDS));
         assert_eq!(plan.limits.cpu_millis, None);
-        assert!(plan.init.stdin_null);
-        assert_eq!(plan.init.exec_candidates[0], "/usr/local/sbin/python3");
-        assert_eq!(plan.init.exec_candidates.len(), 6);
+        assert!(plan.init.process.stdin_null);
+        assert_eq!(plan.init.process.exec_candidates[0], "/usr/local/sbin/python3");
+        assert_eq!(plan.init.process.exec_candidates.len(), 6);
     }
 
     #[test]
@@ -273,10 +275,10 @@ mod tests {
         p.env.insert("PATH".into(), "/opt/bin:relative:/usr/bin/".into());
         p.env.insert("FOO".into(), "bar baz".into());
         let plan = build(&p, "s", Path::new("/r"), &host()).unwrap();
-        assert_eq!(plan.init.exec_candidates, vec!["/opt/bin/tool", "/usr/bin/tool"]);
-        assert!(plan.init.env.contains(&"FOO=bar baz".to_string()));
+        assert_eq!(plan.init.process.exec_candidates, vec!["/opt/bin/tool", "/usr/bin/tool"]);
+        assert!(plan.init.process.env.contains(&"FOO=bar baz".to_string()));
         let slash = build(&params(&["./run.sh"]), "s", Path::new("/r"), &host()).unwrap();
-        assert_eq!(slash.init.exec_candidates, vec!["./run.sh"]);
+        assert_eq!(slash.init.process.exec_candidates, vec!["./run.sh"]);
     }
 
     #[test]

@@ -39,7 +39,7 @@ pub struct Sandbox {
 
 impl Sandbox {
     /// Makes the sandbox's resources for `plan` over the read-only `lowers` (top-most first), and
-    /// records the cgroup files the first process must join in `plan.init.cgroup_procs`.
+    /// records the cgroup files the first process must join in `plan.init.process.cgroup_procs`.
     pub fn prepare(
         config: &Config,
         layout: &Layout,
@@ -68,7 +68,7 @@ impl Sandbox {
             safe_fs::write_file(&self.overlay.rootfs, &f.path, &f.content, f.mode)?;
         }
         let cgroup = layout.create(&config.cgroup_parent, &self.id, &plan.limits)?;
-        plan.init.cgroup_procs = cgroup.procs_files();
+        plan.init.process.cgroup_procs = cgroup.procs_files();
         self.cgroup = Some(cgroup);
         Ok(())
     }

@@ -1,6 +1,7 @@
-//! The sandbox's first process, from clone to exec. Runs in the spawner's clone3 child, in the new
-//! namespaces, single-threaded. The steps read top to bottom as the recipe; each failure is reported to
-//! the spawner over the error pipe as one `InitError` and the child exits 127.
+//! A sandbox process from fork to exec. `init_in_child` is the sandbox's first process, in the spawner's
+//! clone3 child in new namespaces; `exec_in_child` is a later process that has joined a running
+//! sandbox's namespaces. Both run single-threaded; the steps read top to bottom as the recipe. Each
+//! failure is reported to the spawner over the error pipe as one `InitError` and the child exits 127.
 
 use std::ffi::CString;
 use std::os::fd::RawFd;
@@ -12,11 +13,17 @@ use serde::{Deserialize, Serialize};
 use crate::caps::{self, CapSet};
 use crate::{ns, rootfs};
 
-/// Everything the first process needs, computed by the runtime before the clone (plan.rs).
+/// The sandbox's first process: where its root is, its name, and the process itself (plan.rs).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct InitPlan {
     pub rootfs: PathBuf,
     pub hostname: String,
+    pub process: ProcessPlan,
+}
+
+/// What any sandbox process runs, and with what, computed by the runtime before the fork.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ProcessPlan {
     pub argv: Vec<String>,
     /// `KEY=VALUE` strings.
     pub env: Vec<String>,
@@ -62,6 +69,8 @@ pub enum InitError {
     Setsid { errno: i32 },
     #[error("argument or environment contains a NUL byte")]
     NulByte,
+    #[error("joining the sandbox's {ns} namespace failed: {}", errno_text(*errno))]
+    Setns { ns: String, errno: i32 },
     #[error("{command}: {}", exec_text(*errno))]
     Exec { command: String, errno: i32 },
 }
@@ -84,6 +93,7 @@ impl InitError {
             | InitError::Cwd { errno, .. }
             | InitError::Capabilities { errno }
             | InitError::Setsid { errno }
+            | InitError::Setns { errno, .. }
             | InitError::Exec { errno, .. } => Some(*errno),
         }
     }
@@ -105,46 +115,46 @@ fn exec_text(errno: i32) -> String {
 /// Fd numbers the child arranges before anything else: 0-2 stdio, 3 the error pipe.
 const ERR_FD: RawFd = 3;
 
-/// Runs the recipe and never returns: exec on success, `_exit(127)` after reporting a failure.
+/// The first process: runs the recipe and never returns (exec, or `_exit(127)` after reporting).
 pub fn init_in_child(plan: &InitPlan, stdio: &[RawFd], go: RawFd, err: RawFd) -> ! {
     let mut report_fd = err;
-    let failure = match run(plan, stdio, go, err, &mut report_fd) {
+    let failure = match run_init(plan, stdio, go, err, &mut report_fd) {
         Ok(never) => match never {},
         Err(e) => e,
     };
-    let msg = serde_json::to_vec(&failure).unwrap_or_default();
+    report_and_exit(report_fd, &failure)
+}
+
+/// A later process, already in the sandbox's namespaces (the spawner's helper did the setns).
+pub fn exec_in_child(plan: &ProcessPlan, stdio: &[RawFd], go: RawFd, err: RawFd) -> ! {
+    let mut report_fd = err;
+    let failure = match prelude(plan, stdio, go, err, &mut report_fd).and_then(|()| finish(plan)) {
+        Ok(never) => match never {},
+        Err(e) => e,
+    };
+    report_and_exit(report_fd, &failure)
+}
+
+/// Writes the failure to the spawner and exits without running anything of the spawner's.
+pub fn report_and_exit(fd: RawFd, failure: &InitError) -> ! {
+    let msg = serde_json::to_vec(failure).unwrap_or_default();
     // SAFETY: write(2) of our own buffer to the error pipe, then _exit(2): no destructors, no atexit,
     // nothing shared with the spawner runs in this copy of its address space.
     unsafe {
-        libc::write(report_fd, msg.as_ptr().cast(), msg.len());
+        libc::write(fd, msg.as_ptr().cast(), msg.len());
         libc::_exit(127);
     }
 }
 
-enum Never {}
+pub enum Never {}
 
-fn run(plan: &InitPlan, stdio: &[RawFd], go: RawFd, err: RawFd, report_fd: &mut RawFd) -> Result<Never, InitError> {
-    // Everything is prepared before the first syscall that changes state, so a bad plan fails cleanly.
-    let argv = cstrings(&plan.argv)?;
-    let envp = cstrings(&plan.env)?;
-    let candidates = cstrings(&plan.exec_candidates)?;
-
-    // 1. Wait until the spawner has put us into the sandbox's cgroups: limits hold from the first
-    //    instruction of user code.
-    wait_for_go(go).map_err(|e| InitError::Sync { errno: e as i32 })?;
-    // 2. stdio on 0-2 and the error pipe on 3; every other inherited fd (the spawner's socket, other
-    //    sandboxes' pidfds) is closed so nothing of the host leaks in.
-    arrange_fds(stdio, err, plan.stdin_null).map_err(|e| InitError::Stdio { errno: e as i32 })?;
-    *report_fd = ERR_FD;
-    // 3. Signals back to defaults: the spawner blocks SIGCHLD and Rust ignores SIGPIPE, and both would
-    //    survive exec.
-    reset_signals();
+fn run_init(plan: &InitPlan, stdio: &[RawFd], go: RawFd, err: RawFd, report_fd: &mut RawFd) -> Result<Never, InitError> {
+    prelude(&plan.process, stdio, go, err, report_fd)?;
 
     // 4. Mounts, all before pivot_root because they name host paths.
     let root = plan.rootfs.as_path();
     rootfs::make_private_in_child().map_err(|e| InitError::MakePrivate { errno: e as i32 })?;
-    rootfs::mount_proc_in_child(root)
-        .map_err(|e| InitError::MountProc { path: show(root, "proc"), errno: e as i32 })?;
+    rootfs::mount_proc_in_child(root).map_err(|e| InitError::MountProc { path: show(root, "proc"), errno: e as i32 })?;
     for entry in rootfs::PROC_READONLY {
         rootfs::protect_proc_in_child(root, entry)
             .map_err(|e| InitError::ProtectProc { path: format!("/proc/{entry}"), errno: e as i32 })?;
@@ -160,6 +170,30 @@ fn run(plan: &InitPlan, stdio: &[RawFd], go: RawFd, err: RawFd, report_fd: &mut 
     // 6. Into the rootfs; the host's tree is gone from here on.
     rootfs::pivot_in_child(root)
         .map_err(|e| InitError::PivotRoot { path: root.display().to_string(), errno: e as i32 })?;
+    finish(&plan.process)
+}
+
+/// Steps 1-3, shared by every sandbox process.
+fn prelude(plan: &ProcessPlan, stdio: &[RawFd], go: RawFd, err: RawFd, report_fd: &mut RawFd) -> Result<(), InitError> {
+    // 1. Wait until the spawner has put us into the sandbox's cgroups: limits hold from the first
+    //    instruction of user code.
+    wait_for_go(go).map_err(|e| InitError::Sync { errno: e as i32 })?;
+    // 2. stdio on 0-2 and the error pipe on 3; every other inherited fd (the spawner's socket, other
+    //    sandboxes' pidfds) is closed so nothing of the host leaks in.
+    arrange_fds(stdio, err, plan.stdin_null).map_err(|e| InitError::Stdio { errno: e as i32 })?;
+    *report_fd = ERR_FD;
+    // 3. Signals back to defaults: the spawner blocks SIGCHLD and Rust ignores SIGPIPE, and both would
+    //    survive exec.
+    reset_signals();
+    Ok(())
+}
+
+/// Steps 7-9, inside the sandbox's root: stdin, working directory, capabilities, session, exec.
+fn finish(plan: &ProcessPlan) -> Result<Never, InitError> {
+    // Everything is prepared before the first syscall that cannot be undone, so a bad plan fails cleanly.
+    let argv = cstrings(&plan.argv)?;
+    let envp = cstrings(&plan.env)?;
+    let candidates = cstrings(&plan.exec_candidates)?;
     if plan.stdin_null {
         // Opened inside the sandbox so a checkpoint finds it in the sandbox's own mount namespace.
         open_dev_null_as_stdin().map_err(|e| InitError::DevNull { errno: e as i32 })?;
@@ -169,10 +203,10 @@ fn run(plan: &InitPlan, stdio: &[RawFd], go: RawFd, err: RawFd, report_fd: &mut 
     // 7. Last privileged step: give up the capabilities the sandbox must not have.
     caps::restrict_in_child(plan.keep_caps, caps::last_cap())
         .map_err(|e| InitError::Capabilities { errno: e as i32 })?;
-    // The first process leads its own session, inside the sandbox (CRIU refuses an outside leader).
+    // 8. Each process leads its own session, inside the sandbox (CRIU refuses an outside leader).
     nix::unistd::setsid().map_err(|e| InitError::Setsid { errno: e as i32 })?;
 
-    // 8. Exec, trying each PATH candidate like execvp: a missing file moves on, EACCES is remembered
+    // 9. Exec, trying each PATH candidate like execvp: a missing file moves on, EACCES is remembered
     //    (it is more telling than a later ENOENT), anything else stops.
     let command = plan.argv.first().cloned().unwrap_or_default();
     let mut denied = false;

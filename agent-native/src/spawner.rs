@@ -1,15 +1,16 @@
 //! The spawner: a single-threaded process forked from forkspace-rt before its async runtime starts.
-//! clone3 into new namespaces is only safe from a single-threaded process (a copy of another thread's
-//! held lock would deadlock the child), so every sandbox's first process is cloned here. The spawner is
-//! also their parent: it reaps them and reports each exit. It talks to the runtime over a SOCK_SEQPACKET
-//! socketpair, one JSON message per packet, with stdio fds passed as SCM_RIGHTS.
+//! clone3 into new namespaces and setns into a mount namespace are only possible (or safe) from a
+//! single-threaded process, so every sandbox process is created here, and so are the helpers that must
+//! end up supervising sandbox trees (criu restore, criu lazy-pages). The spawner is their parent (or,
+//! as a child subreaper, the adoptive parent of trees criu restores): it reaps them and reports exits.
 //!
-//! Channel design: the runtime sends `Request`s; the spawner answers each `Spawn` with `Spawned` or
-//! `Failed` (same `tag`), and sends `Exited` unprompted when a child it spawned is reaped. `Spawned`
-//! always precedes that child's `Exited`. When the runtime's end closes, the spawner kills every child,
-//! reaps them and exits: nothing it started outlives it unsupervised.
+//! Channel design: the runtime sends `Request`s over a SOCK_SEQPACKET socketpair, one JSON message per
+//! packet, with fds as SCM_RIGHTS. Every request with a `tag` is answered with `Spawned` or `Failed`
+//! (same tag; `Spawned` may carry fds). `Exited` is sent unprompted when a tracked process is reaped;
+//! a process's `Spawned` always precedes its `Exited`. When the runtime's end closes, the spawner kills
+//! every tracked process, reaps them and exits: nothing it started outlives it unsupervised.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::io::{self, IoSlice, IoSliceMut};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::path::PathBuf;
@@ -27,15 +28,40 @@ use tokio::io::unix::AsyncFd;
 use tokio::sync::oneshot;
 
 use crate::ns;
-use crate::sandbox_init::{self, InitError, InitPlan};
+use crate::sandbox_init::{self, InitError, InitPlan, ProcessPlan};
 
 const MAX_MESSAGE: usize = 256 * 1024;
-const MAX_FDS: usize = 3;
+const MAX_FDS: usize = 8;
+/// Statuses of reaped processes nobody tracked yet, kept for a late `Adopt`.
+const ORPHAN_MEMORY: usize = 256;
+const PR_SET_MEMORY_MERGE: libc::c_int = 67;
+
+/// A non-sandbox program the spawner runs as a tracked child (criu restore, criu lazy-pages).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct HelperPlan {
+    pub argv: Vec<String>,
+    pub env: Vec<String>,
+    /// `cgroup.procs` files to join before exec (a restored tree inherits them).
+    pub cgroup_procs: Vec<PathBuf>,
+    /// Run under PR_SET_MEMORY_MERGE, so KSM may merge the pages of what it restores.
+    pub memory_merge: bool,
+    /// Where each passed fd goes in the helper, in order (e.g. [1, 2, 9, 10]).
+    pub fd_targets: Vec<RawFd>,
+}
 
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "camelCase")]
 enum Request {
+    /// A sandbox's first process, in new namespaces. fds: stdio.
     Spawn { tag: u64, plan: InitPlan },
+    /// A process in the namespaces of the running sandbox whose first process is `target`. fds: stdio.
+    Exec { tag: u64, target: i32, plan: ProcessPlan },
+    /// A helper program. fds: as `plan.fd_targets` says.
+    Helper { tag: u64, plan: HelperPlan },
+    /// A fresh network namespace with lo up; answered with its fd.
+    NewNetns { tag: u64 },
+    /// Track a process re-parented to the spawner (a tree criu restored).
+    Adopt { pid: i32 },
     Kill { pid: i32, signal: i32 },
 }
 
@@ -47,7 +73,7 @@ enum Event {
     Exited { pid: i32, status: ExitStatus },
 }
 
-/// Why a sandbox's first process did not reach exec.
+/// Why a process did not reach exec (or a namespace could not be made).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
 #[serde(tag = "kind", rename_all = "camelCase")]
 pub enum SpawnFailure {
@@ -55,15 +81,24 @@ pub enum SpawnFailure {
     Init(InitError),
     #[error("clone3 into new namespaces failed: {}", Errno::from_raw(*errno).desc())]
     Clone { errno: i32 },
+    #[error("fork failed: {}", Errno::from_raw(*errno).desc())]
+    Fork { errno: i32 },
     #[error("creating a sync pipe failed: {}", Errno::from_raw(*errno).desc())]
     Pipe { errno: i32 },
     #[error("moving the sandbox process into {path} failed: {}", Errno::from_raw(*errno).desc())]
     Attach { path: PathBuf, errno: i32 },
-    #[error("the spawn request carried {got} fds, expected {expected}")]
+    #[error("the request carried {got} fds, expected {expected}")]
     Fds { expected: usize, got: usize },
+    #[error("the sandbox (pid {target}) is gone: {}", Errno::from_raw(*errno).desc())]
+    Target { target: i32, errno: i32 },
+    #[error("starting {program} failed: {}", Errno::from_raw(*errno).desc())]
+    Helper { program: String, errno: i32 },
+    #[error("creating a network namespace failed: {}", Errno::from_raw(*errno).desc())]
+    Netns { errno: i32 },
 }
 
-/// How a process ended: exactly one of the two is set.
+/// How a process ended: exactly one of the two is set (neither, for an adopted process whose status
+/// was lost).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ExitStatus {
     pub code: Option<i32>,
@@ -91,13 +126,15 @@ pub fn start() -> io::Result<OwnedFd> {
     }
 }
 
-struct Child {
-    pidfd: OwnedFd,
+struct Spawner {
+    sock: OwnedFd,
+    children: HashMap<i32, OwnedFd>,
+    orphans: VecDeque<(i32, ExitStatus)>,
 }
 
 fn serve(sock: OwnedFd) -> ! {
     set_process_name(b"forkspace-spawn\0");
-    // SAFETY: prctl(PR_SET_CHILD_SUBREAPER): orphans below us (CRIU-restored trees) are re-parented to
+    // SAFETY: prctl(PR_SET_CHILD_SUBREAPER): orphans below us (criu-restored trees) are re-parented to
     // this process, which reaps them, instead of to the host's init.
     unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
     let mut mask = SigSet::empty();
@@ -109,11 +146,11 @@ fn serve(sock: OwnedFd) -> ! {
     let Ok(sigfd) = SignalFd::with_flags(&mask, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK) else {
         exit_now(1);
     };
-    let mut children: HashMap<i32, Child> = HashMap::new();
+    let mut sp = Spawner { sock, children: HashMap::new(), orphans: VecDeque::new() };
     let mut buf = vec![0u8; MAX_MESSAGE];
     loop {
         let mut fds = [
-            libc::pollfd { fd: sock.as_raw_fd(), events: libc::POLLIN, revents: 0 },
+            libc::pollfd { fd: sp.sock.as_raw_fd(), events: libc::POLLIN, revents: 0 },
             libc::pollfd { fd: sigfd.as_fd().as_raw_fd(), events: libc::POLLIN, revents: 0 },
         ];
         // SAFETY: poll(2) on two pollfd structs we own, for as long as the call lasts.
@@ -123,97 +160,339 @@ fn serve(sock: OwnedFd) -> ! {
         }
         if fds[1].revents != 0 {
             while let Ok(Some(_)) = sigfd.read_signal() {}
-            reap(&sock, &mut children);
+            sp.reap();
         }
         if fds[0].revents != 0 {
-            match recv(&sock, &mut buf) {
-                Ok(None) | Err(_) => shutdown(children),
-                Ok(Some((len, received))) => {
-                    let request = serde_json::from_slice::<Request>(&buf[..len]);
-                    match request {
-                        Ok(Request::Spawn { tag, plan }) => {
-                            let event = spawn(tag, &plan, received, &mut children);
-                            send_event(&sock, &event);
-                        }
-                        Ok(Request::Kill { pid, signal }) => {
-                            if let Some(child) = children.get(&pid) {
-                                let _ = pidfd_send_signal(child.pidfd.as_fd(), signal);
-                            }
-                        }
-                        Err(_) => {} // a malformed packet from our own runtime: nothing sensible to answer
-                    }
-                }
+            match recv(&sp.sock, &mut buf) {
+                Ok(None) | Err(_) => sp.shutdown(),
+                Ok(Some((len, received))) => match serde_json::from_slice::<Request>(&buf[..len]) {
+                    Ok(request) => sp.handle(request, received),
+                    Err(_) => {} // a malformed packet from our own runtime: nothing sensible to answer
+                },
             }
         }
     }
 }
 
-fn spawn(tag: u64, plan: &InitPlan, fds: Vec<OwnedFd>, children: &mut HashMap<i32, Child>) -> Event {
+impl Spawner {
+    fn handle(&mut self, request: Request, fds: Vec<OwnedFd>) {
+        let (tag, outcome) = match request {
+            Request::Spawn { tag, plan } => (tag, self.spawn(&plan, fds)),
+            Request::Exec { tag, target, plan } => (tag, self.exec_into(target, &plan, fds)),
+            Request::Helper { tag, plan } => (tag, self.helper(&plan, fds)),
+            Request::NewNetns { tag } => match new_netns() {
+                Ok(fd) => {
+                    send_event(&self.sock, &Event::Spawned { tag, pid: 0 }, &[fd.as_raw_fd()]);
+                    return;
+                }
+                Err(errno) => (tag, Err(SpawnFailure::Netns { errno: errno as i32 })),
+            },
+            Request::Adopt { pid } => return self.adopt(pid),
+            Request::Kill { pid, signal } => {
+                if let Some(pidfd) = self.children.get(&pid) {
+                    let _ = pidfd_send_signal(pidfd.as_fd(), signal);
+                }
+                return;
+            }
+        };
+        let event = match outcome {
+            Ok(pid) => Event::Spawned { tag, pid },
+            Err(error) => Event::Failed { tag, error },
+        };
+        send_event(&self.sock, &event, &[]);
+    }
+
+    fn spawn(&mut self, plan: &InitPlan, fds: Vec<OwnedFd>) -> Result<i32, SpawnFailure> {
+        check_stdio(&plan.process, &fds)?;
+        let sync = SyncPipes::new()?;
+        let stdio: Vec<RawFd> = fds.iter().map(|f| f.as_raw_fd()).collect();
+        let (pid, pidfd) = match ns::clone_into_namespaces(ns::SANDBOX_NAMESPACES) {
+            Err(e) => return Err(SpawnFailure::Clone { errno: e as i32 }),
+            Ok(ns::Forked::Child) => sandbox_init::init_in_child(plan, &stdio, sync.go_r.as_raw_fd(), sync.err_w.as_raw_fd()),
+            Ok(ns::Forked::Parent { pid, pidfd }) => (pid, pidfd),
+        };
+        drop(fds);
+        self.release(pid, pidfd, &plan.process.cgroup_procs, sync)
+    }
+
+    /// Joins `target`'s namespaces in a forked helper, which clones the process as a sibling (a child of
+    /// the spawner, so it is reaped here) and exits.
+    fn exec_into(&mut self, target: i32, plan: &ProcessPlan, fds: Vec<OwnedFd>) -> Result<i32, SpawnFailure> {
+        check_stdio(plan, &fds)?;
+        // Opened before any setns: afterwards /proc is the sandbox's. The mount namespace goes last
+        // because joining it changes our root.
+        let mut ns_fds = Vec::new();
+        for name in ["ipc", "uts", "net", "pid", "mnt"] {
+            let path = format!("/proc/{target}/ns/{name}");
+            let fd = nix::fcntl::open(path.as_str(), nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_CLOEXEC, nix::sys::stat::Mode::empty())
+                .map_err(|e| SpawnFailure::Target { target, errno: e as i32 })?;
+            ns_fds.push((name, fd));
+        }
+        let sync = SyncPipes::new()?;
+        let (pid_r, pid_w) = pipe()?;
+        let stdio: Vec<RawFd> = fds.iter().map(|f| f.as_raw_fd()).collect();
+        // SAFETY: the spawner is single-threaded, so the child may do anything before exec.
+        let helper = match unsafe { nix::unistd::fork() } {
+            Err(e) => return Err(SpawnFailure::Fork { errno: e as i32 }),
+            Ok(nix::unistd::ForkResult::Child) => {
+                for (name, fd) in &ns_fds {
+                    if let Err(e) = nix::sched::setns(fd, nix::sched::CloneFlags::empty()) {
+                        sandbox_init::report_and_exit(sync.err_w.as_raw_fd(), &InitError::Setns { ns: (*name).into(), errno: e as i32 });
+                    }
+                }
+                match ns::clone_sibling() {
+                    Err(e) => sandbox_init::report_and_exit(sync.err_w.as_raw_fd(), &InitError::Setns { ns: "pid".into(), errno: e as i32 }),
+                    Ok(None) => {
+                        // The spawner reads the pid pipe to its end: this copy must not hold it open.
+                        // SAFETY: closing an fd this process owns; the OwnedFd is never dropped here,
+                        // because exec_in_child does not return.
+                        unsafe { libc::close(pid_w.as_raw_fd()) };
+                        sandbox_init::exec_in_child(plan, &stdio, sync.go_r.as_raw_fd(), sync.err_w.as_raw_fd())
+                    }
+                    Ok(Some(pid)) => {
+                        let _ = nix::unistd::write(&pid_w, &pid.to_ne_bytes());
+                        exit_now(0)
+                    }
+                }
+            }
+            Ok(nix::unistd::ForkResult::Parent { child }) => child,
+        };
+        drop((pid_w, fds, ns_fds));
+        let mut raw = [0u8; 4];
+        let got = read_to_end(pid_r.as_raw_fd());
+        let _ = waitpid(helper, None);
+        if got.len() != 4 {
+            // The helper failed before cloning; its report is on the error pipe.
+            drop(sync.go_w);
+            drop(sync.err_w);
+            return Err(init_failure(&read_to_end(sync.err_r.as_raw_fd())));
+        }
+        raw.copy_from_slice(&got);
+        let pid = i32::from_ne_bytes(raw);
+        let pidfd = pidfd_open(pid).map_err(|e| SpawnFailure::Target { target, errno: e as i32 })?;
+        self.release(pid, pidfd, &plan.cgroup_procs, sync)
+    }
+
+    /// Puts a cloned process into its cgroups, lets it continue, and waits until it has exec'd.
+    fn release(&mut self, pid: i32, pidfd: OwnedFd, cgroup_procs: &[PathBuf], sync: SyncPipes) -> Result<i32, SpawnFailure> {
+        let SyncPipes { go_r, go_w, err_r, err_w } = sync;
+        drop((go_r, err_w));
+        for path in cgroup_procs {
+            if let Err(e) = std::fs::write(path, pid.to_string()) {
+                let _ = pidfd_send_signal(pidfd.as_fd(), libc::SIGKILL);
+                let _ = waitpid(Pid::from_raw(pid), None);
+                let errno = e.raw_os_error().unwrap_or(libc::EIO);
+                return Err(SpawnFailure::Attach { path: path.clone(), errno });
+            }
+        }
+        let _ = nix::unistd::write(&go_w, b"g");
+        drop(go_w);
+        let report = read_to_end(err_r.as_raw_fd());
+        if report.is_empty() {
+            self.children.insert(pid, pidfd);
+            return Ok(pid);
+        }
+        let _ = waitpid(Pid::from_raw(pid), None);
+        Err(init_failure(&report))
+    }
+
+    fn helper(&mut self, plan: &HelperPlan, fds: Vec<OwnedFd>) -> Result<i32, SpawnFailure> {
+        if fds.len() != plan.fd_targets.len() {
+            return Err(SpawnFailure::Fds { expected: plan.fd_targets.len(), got: fds.len() });
+        }
+        let program = plan.argv.first().cloned().unwrap_or_default();
+        let argv = cstrings(&plan.argv);
+        let env = cstrings(&plan.env);
+        let (err_r, err_w) = pipe()?;
+        // SAFETY: the spawner is single-threaded, so the child may do anything before exec.
+        match unsafe { nix::unistd::fork() } {
+            Err(e) => Err(SpawnFailure::Fork { errno: e as i32 }),
+            Ok(nix::unistd::ForkResult::Child) => {
+                let errno = run_helper_in_child(plan, &fds, &argv, &env, err_w.as_raw_fd());
+                let _ = nix::unistd::write(&err_w, &errno.to_ne_bytes());
+                exit_now(127)
+            }
+            Ok(nix::unistd::ForkResult::Parent { child }) => {
+                drop((err_w, fds));
+                let report = read_to_end(err_r.as_raw_fd());
+                if report.len() == 4 {
+                    let _ = waitpid(child, None);
+                    let errno = i32::from_ne_bytes([report[0], report[1], report[2], report[3]]);
+                    return Err(SpawnFailure::Helper { program, errno });
+                }
+                let pidfd = pidfd_open(child.as_raw()).map_err(|e| SpawnFailure::Helper { program, errno: e as i32 })?;
+                self.children.insert(child.as_raw(), pidfd);
+                Ok(child.as_raw())
+            }
+        }
+    }
+
+    fn adopt(&mut self, pid: i32) {
+        if let Some(i) = self.orphans.iter().position(|(p, _)| *p == pid) {
+            let (_, status) = self.orphans.remove(i).unwrap_or((pid, ExitStatus { code: None, signal: None }));
+            send_event(&self.sock, &Event::Exited { pid, status }, &[]);
+            return;
+        }
+        match pidfd_open(pid) {
+            Ok(pidfd) => {
+                self.children.insert(pid, pidfd);
+            }
+            Err(_) => send_event(&self.sock, &Event::Exited { pid, status: ExitStatus { code: None, signal: None } }, &[]),
+        }
+    }
+
+    fn reap(&mut self) {
+        loop {
+            let (pid, status) = match waitpid(None::<Pid>, Some(WaitPidFlag::WNOHANG)) {
+                Ok(WaitStatus::Exited(pid, code)) => (pid.as_raw(), ExitStatus { code: Some(code), signal: None }),
+                Ok(WaitStatus::Signaled(pid, sig, _)) => (pid.as_raw(), ExitStatus { code: None, signal: Some(sig as i32) }),
+                Ok(WaitStatus::StillAlive) | Err(_) => return,
+                Ok(_) => continue,
+            };
+            if self.children.remove(&pid).is_some() {
+                send_event(&self.sock, &Event::Exited { pid, status }, &[]);
+            } else {
+                // Re-parented to us (subreaper) before anyone asked to adopt it: remember briefly.
+                self.orphans.push_back((pid, status));
+                if self.orphans.len() > ORPHAN_MEMORY {
+                    self.orphans.pop_front();
+                }
+            }
+        }
+    }
+
+    fn shutdown(&mut self) -> ! {
+        for pidfd in self.children.values() {
+            let _ = pidfd_send_signal(pidfd.as_fd(), libc::SIGKILL);
+        }
+        for pid in self.children.keys() {
+            let _ = waitpid(Pid::from_raw(*pid), None);
+        }
+        exit_now(0)
+    }
+}
+
+/// The go-ahead pipe (spawner → child) and the error pipe (child → spawner, closed by exec).
+struct SyncPipes {
+    go_r: OwnedFd,
+    go_w: OwnedFd,
+    err_r: OwnedFd,
+    err_w: OwnedFd,
+}
+
+impl SyncPipes {
+    fn new() -> Result<SyncPipes, SpawnFailure> {
+        let (go_r, go_w) = pipe()?;
+        let (err_r, err_w) = pipe()?;
+        Ok(SyncPipes { go_r, go_w, err_r, err_w })
+    }
+}
+
+fn pipe() -> Result<(OwnedFd, OwnedFd), SpawnFailure> {
+    nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| SpawnFailure::Pipe { errno: e as i32 })
+}
+
+fn check_stdio(plan: &ProcessPlan, fds: &[OwnedFd]) -> Result<(), SpawnFailure> {
     let expected = if plan.stdin_null { 2 } else { 3 };
     if fds.len() != expected {
-        return Event::Failed { tag, error: SpawnFailure::Fds { expected, got: fds.len() } };
+        return Err(SpawnFailure::Fds { expected, got: fds.len() });
     }
-    let pipes = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
-        .and_then(|go| Ok((go, nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?)));
-    let ((go_r, go_w), (err_r, err_w)) = match pipes {
-        Ok(p) => p,
-        Err(e) => return Event::Failed { tag, error: SpawnFailure::Pipe { errno: e as i32 } },
-    };
-    let stdio: Vec<RawFd> = fds.iter().map(|f| f.as_raw_fd()).collect();
-    let (pid, pidfd) = match ns::clone_into_namespaces(ns::SANDBOX_NAMESPACES) {
-        Err(e) => return Event::Failed { tag, error: SpawnFailure::Clone { errno: e as i32 } },
-        Ok(ns::Forked::Child) => sandbox_init::init_in_child(plan, &stdio, go_r.as_raw_fd(), err_w.as_raw_fd()),
-        Ok(ns::Forked::Parent { pid, pidfd }) => (pid, pidfd),
-    };
-    drop((go_r, err_w, fds));
-    for path in &plan.cgroup_procs {
-        if let Err(e) = std::fs::write(path, pid.to_string()) {
-            let _ = pidfd_send_signal(pidfd.as_fd(), libc::SIGKILL);
-            let _ = waitpid(Pid::from_raw(pid), None);
-            let errno = e.raw_os_error().unwrap_or(libc::EIO);
-            return Event::Failed { tag, error: SpawnFailure::Attach { path: path.clone(), errno } };
-        }
-    }
-    let _ = nix::unistd::write(&go_w, b"g");
-    drop(go_w);
-    let report = read_to_end(err_r.as_raw_fd());
-    if report.is_empty() {
-        children.insert(pid, Child { pidfd });
-        return Event::Spawned { tag, pid };
-    }
-    let _ = waitpid(Pid::from_raw(pid), None);
-    let error = serde_json::from_slice::<InitError>(&report)
+    Ok(())
+}
+
+fn init_failure(report: &[u8]) -> SpawnFailure {
+    serde_json::from_slice::<InitError>(report)
         .map(SpawnFailure::Init)
-        .unwrap_or(SpawnFailure::Init(InitError::Sync { errno: libc::EPROTO }));
-    Event::Failed { tag, error }
+        .unwrap_or(SpawnFailure::Init(InitError::Sync { errno: libc::EPROTO }))
 }
 
-fn reap(sock: &OwnedFd, children: &mut HashMap<i32, Child>) {
-    loop {
-        match waitpid(None::<Pid>, Some(WaitPidFlag::WNOHANG)) {
-            Ok(WaitStatus::Exited(pid, code)) => report_exit(sock, children, pid, Some(code), None),
-            Ok(WaitStatus::Signaled(pid, sig, _)) => report_exit(sock, children, pid, None, Some(sig as i32)),
-            Ok(WaitStatus::StillAlive) | Err(_) => return,
-            Ok(_) => {}
+fn cstrings(items: &[String]) -> Vec<std::ffi::CString> {
+    items.iter().filter_map(|s| std::ffi::CString::new(s.as_bytes()).ok()).collect()
+}
+
+/// In the forked helper child: cgroups, KSM, fds, signals, exec. Returns the errno if exec failed.
+fn run_helper_in_child(plan: &HelperPlan, fds: &[OwnedFd], argv: &[std::ffi::CString], env: &[std::ffi::CString], err: RawFd) -> i32 {
+    let pid = std::process::id().to_string();
+    for path in &plan.cgroup_procs {
+        if let Err(e) = std::fs::write(path, &pid) {
+            return e.raw_os_error().unwrap_or(libc::EIO);
         }
     }
-}
-
-fn report_exit(sock: &OwnedFd, children: &mut HashMap<i32, Child>, pid: Pid, code: Option<i32>, signal: Option<i32>) {
-    // Orphans re-parented to us (subreaper) are reaped too, but only our own children are reported.
-    if children.remove(&pid.as_raw()).is_some() {
-        send_event(sock, &Event::Exited { pid: pid.as_raw(), status: ExitStatus { code, signal } });
+    if plan.memory_merge {
+        // SAFETY: prctl(PR_SET_MEMORY_MERGE) only sets a flag of this process (inherited across exec and
+        // fork); EINVAL on kernels without it is harmless.
+        unsafe { libc::prctl(PR_SET_MEMORY_MERGE, 1, 0, 0, 0) };
+    }
+    // Move the passed fds above the target range, then into place; keep the error pipe.
+    let mut high = Vec::new();
+    for fd in fds {
+        // SAFETY: fcntl(F_DUPFD_CLOEXEC) on an fd we hold.
+        let h = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_DUPFD_CLOEXEC, 200) };
+        if h < 0 {
+            return Errno::last() as i32;
+        }
+        high.push(h);
+    }
+    // SAFETY: fcntl on our own error-pipe fd.
+    let err_high = unsafe { libc::fcntl(err, libc::F_DUPFD_CLOEXEC, 300) };
+    for (src, dst) in high.iter().zip(&plan.fd_targets) {
+        // SAFETY: dup2(2) on fds we own; the target loses CLOEXEC, which is what we want.
+        if unsafe { libc::dup2(*src, *dst) } < 0 {
+            return Errno::last() as i32;
+        }
+    }
+    // Everything else (the spawner's socket, sandboxes' pidfds) closes at exec.
+    for fd in 3..200 {
+        if !plan.fd_targets.contains(&fd) {
+            // SAFETY: marking fds close-on-exec; invalid fds return EBADF harmlessly.
+            unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) };
+        }
+    }
+    let _ = err_high;
+    // SAFETY: resetting our own signal mask and dispositions before exec (see sandbox_init).
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigprocmask(libc::SIG_SETMASK, &set, std::ptr::null_mut());
+        for sig in 1..libc::SIGRTMAX() {
+            libc::signal(sig, libc::SIG_DFL);
+        }
+    }
+    let Some(path) = argv.first() else { return libc::EINVAL };
+    match nix::unistd::execve(path, argv, env) {
+        Ok(never) => match never {},
+        Err(e) => e as i32,
     }
 }
 
-fn shutdown(children: HashMap<i32, Child>) -> ! {
-    for child in children.values() {
-        let _ = pidfd_send_signal(child.pidfd.as_fd(), libc::SIGKILL);
+/// A new network namespace with lo up, held by the returned fd: a helper process unshares it and
+/// brings lo up, the spawner opens it through /proc, and the helper exits.
+fn new_netns() -> Result<OwnedFd, Errno> {
+    let (ready_r, ready_w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?;
+    let (hold_r, hold_w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?;
+    // SAFETY: the spawner is single-threaded, so the child may do anything.
+    match unsafe { nix::unistd::fork() }? {
+        nix::unistd::ForkResult::Child => {
+            drop((ready_r, hold_w));
+            let ok = nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET).is_ok() && ns::loopback_up().is_ok();
+            let _ = nix::unistd::write(&ready_w, if ok { b"y" } else { b"n" });
+            let _ = read_to_end(hold_r.as_raw_fd());
+            exit_now(0)
+        }
+        nix::unistd::ForkResult::Parent { child } => {
+            drop((ready_w, hold_r));
+            let ready = read_to_end(ready_r.as_raw_fd());
+            let fd = if ready == b"y" {
+                let path = format!("/proc/{}/ns/net", child.as_raw());
+                nix::fcntl::open(path.as_str(), nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_CLOEXEC, nix::sys::stat::Mode::empty())
+            } else {
+                Err(Errno::EPERM)
+            };
+            drop(hold_w);
+            let _ = waitpid(child, None);
+            fd
+        }
     }
-    for pid in children.keys() {
-        let _ = waitpid(Pid::from_raw(*pid), None);
-    }
-    exit_now(0)
 }
 
 fn exit_now(code: i32) -> ! {
@@ -227,10 +506,19 @@ fn set_process_name(name: &[u8]) {
     unsafe { libc::prctl(libc::PR_SET_NAME, name.as_ptr(), 0, 0, 0) };
 }
 
+fn pidfd_open(pid: i32) -> Result<OwnedFd, Errno> {
+    // SAFETY: pidfd_open(2) returns a new fd or -1.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+    if fd < 0 {
+        return Err(Errno::last());
+    }
+    // SAFETY: the kernel just returned this fd; we own it.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
+}
+
 fn pidfd_send_signal(pidfd: BorrowedFd<'_>, signal: i32) -> Result<(), Errno> {
     // SAFETY: pidfd_send_signal(2) with a pidfd we hold and no siginfo.
-    let rc =
-        unsafe { libc::syscall(libc::SYS_pidfd_send_signal, pidfd.as_raw_fd(), signal, std::ptr::null::<u8>(), 0) };
+    let rc = unsafe { libc::syscall(libc::SYS_pidfd_send_signal, pidfd.as_raw_fd(), signal, std::ptr::null::<u8>(), 0) };
     if rc < 0 {
         Err(Errno::last())
     } else {
@@ -253,9 +541,11 @@ fn read_to_end(fd: RawFd) -> Vec<u8> {
     }
 }
 
-fn send_event(sock: &OwnedFd, event: &Event) {
+fn send_event(sock: &OwnedFd, event: &Event, fds: &[RawFd]) {
     if let Ok(bytes) = serde_json::to_vec(event) {
-        let _ = socket::send(sock.as_raw_fd(), &bytes, MsgFlags::empty());
+        let iov = [IoSlice::new(&bytes)];
+        let cmsgs: Vec<ControlMessage> = if fds.is_empty() { vec![] } else { vec![ControlMessage::ScmRights(fds)] };
+        let _ = socket::sendmsg::<()>(sock.as_raw_fd(), &iov, &cmsgs, MsgFlags::empty(), None);
     }
 }
 
@@ -292,17 +582,21 @@ pub enum SpawnError {
     Gone,
 }
 
-/// A process the spawner started; `exit` resolves when it has been reaped.
+/// A process the spawner started (or adopted); `exit` resolves when it has been reaped.
 #[derive(Debug)]
 pub struct Spawned {
     pub pid: i32,
     pub exit: oneshot::Receiver<ExitStatus>,
 }
 
+type Reply = Result<(i32, Vec<OwnedFd>), SpawnFailure>;
+
 #[derive(Default)]
 struct ClientState {
-    pending: HashMap<u64, oneshot::Sender<Result<Spawned, SpawnFailure>>>,
+    pending: HashMap<u64, oneshot::Sender<Reply>>,
     exits: HashMap<i32, oneshot::Sender<ExitStatus>>,
+    /// Exit receivers of just-spawned processes, until the requester collects them.
+    waiters: HashMap<i32, oneshot::Receiver<ExitStatus>>,
     gone: bool,
 }
 
@@ -332,6 +626,52 @@ impl SpawnerClient {
     /// Clones a sandbox's first process from `plan`, with `stdio` (stdin unless the plan says
     /// /dev/null, stdout, stderr). Resolves once the process has exec'd, or with why it could not.
     pub async fn spawn(&self, plan: &InitPlan, stdio: &[BorrowedFd<'_>]) -> Result<Spawned, SpawnError> {
+        self.started(|tag| Request::Spawn { tag, plan: plan.clone() }, stdio).await
+    }
+
+    /// Starts a process inside the running sandbox whose first process is `target` (a host pid).
+    pub async fn exec(&self, target: i32, plan: &ProcessPlan, stdio: &[BorrowedFd<'_>]) -> Result<Spawned, SpawnError> {
+        self.started(|tag| Request::Exec { tag, target, plan: plan.clone() }, stdio).await
+    }
+
+    /// Runs a helper program as a tracked child.
+    pub async fn helper(&self, plan: &HelperPlan, fds: &[BorrowedFd<'_>]) -> Result<Spawned, SpawnError> {
+        self.started(|tag| Request::Helper { tag, plan: plan.clone() }, fds).await
+    }
+
+    /// A new network namespace (lo up), as an fd that keeps it alive.
+    pub async fn new_netns(&self) -> Result<OwnedFd, SpawnError> {
+        let (_, mut fds) = self.request(|tag| Request::NewNetns { tag }, &[]).await?;
+        fds.pop().ok_or(SpawnError::Failure(SpawnFailure::Netns { errno: libc::EBADF }))
+    }
+
+    /// Tracks a process that was re-parented to the spawner; resolves its exit.
+    pub async fn adopt(&self, pid: i32) -> Result<oneshot::Receiver<ExitStatus>, SpawnError> {
+        let (tx, rx) = oneshot::channel();
+        self.lock().exits.insert(pid, tx);
+        let bytes = serde_json::to_vec(&Request::Adopt { pid }).unwrap_or_default();
+        self.send(&bytes, &[]).await.map_err(|source| SpawnError::Send { source })?;
+        Ok(rx)
+    }
+
+    /// Sends `signal` to a process the spawner tracks, through its pidfd (so never to a reused pid).
+    pub async fn kill(&self, pid: i32, signal: i32) -> Result<(), SpawnError> {
+        let bytes = serde_json::to_vec(&Request::Kill { pid, signal }).unwrap_or_default();
+        self.send(&bytes, &[]).await.map_err(|source| SpawnError::Send { source })
+    }
+
+    async fn started(&self, make: impl FnOnce(u64) -> Request, fds: &[BorrowedFd<'_>]) -> Result<Spawned, SpawnError> {
+        let (pid, _) = self.request(make, fds).await?;
+        // The exit waiter was registered by the reader when it saw `Spawned`, before anyone could see
+        // the process's `Exited`.
+        let exit = self.lock().waiters.remove(&pid);
+        match exit {
+            Some(exit) => Ok(Spawned { pid, exit }),
+            None => Err(SpawnError::Gone),
+        }
+    }
+
+    async fn request(&self, make: impl FnOnce(u64) -> Request, fds: &[BorrowedFd<'_>]) -> Result<(i32, Vec<OwnedFd>), SpawnError> {
         let tag = self.next_tag.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = oneshot::channel();
         {
@@ -341,26 +681,20 @@ impl SpawnerClient {
             }
             state.pending.insert(tag, tx);
         }
-        let bytes = serde_json::to_vec(&Request::Spawn { tag, plan: plan.clone() }).unwrap_or_default();
+        let bytes = serde_json::to_vec(&make(tag)).unwrap_or_default();
         if bytes.len() > MAX_MESSAGE {
             self.lock().pending.remove(&tag);
             return Err(SpawnError::TooLarge { size: bytes.len() });
         }
-        let raw: Vec<RawFd> = stdio.iter().map(|f| f.as_raw_fd()).collect();
+        let raw: Vec<RawFd> = fds.iter().map(|f| f.as_raw_fd()).collect();
         if let Err(source) = self.send(&bytes, &raw).await {
             self.lock().pending.remove(&tag);
             return Err(SpawnError::Send { source });
         }
         match rx.await {
-            Ok(result) => Ok(result?),
+            Ok(reply) => Ok(reply?),
             Err(_) => Err(SpawnError::Gone),
         }
-    }
-
-    /// Sends `signal` to a process this spawner started, through its pidfd (so never to a reused pid).
-    pub async fn kill(&self, pid: i32, signal: i32) -> Result<(), SpawnError> {
-        let bytes = serde_json::to_vec(&Request::Kill { pid, signal }).unwrap_or_default();
-        self.send(&bytes, &[]).await.map_err(|source| SpawnError::Send { source })
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, ClientState> {
@@ -392,20 +726,21 @@ impl SpawnerClient {
                 },
                 Err(e) => Err(e),
             };
-            let len = match packet {
-                Ok(Some((len, _fds))) => len,
+            let (len, fds) = match packet {
+                Ok(Some(p)) => p,
                 Ok(None) | Err(_) => break,
             };
             let Ok(event) = serde_json::from_slice::<Event>(&buf[..len]) else { continue };
             let mut state = self.lock();
             match event {
                 Event::Spawned { tag, pid } => {
-                    // The exit waiter is registered here, before anyone else sees the pid, so an
-                    // `Exited` that follows immediately is never missed.
-                    let (exit_tx, exit_rx) = oneshot::channel();
-                    state.exits.insert(pid, exit_tx);
+                    if pid > 0 {
+                        let (exit_tx, exit_rx) = oneshot::channel();
+                        state.exits.insert(pid, exit_tx);
+                        state.waiters.insert(pid, exit_rx);
+                    }
                     if let Some(tx) = state.pending.remove(&tag) {
-                        let _ = tx.send(Ok(Spawned { pid, exit: exit_rx }));
+                        let _ = tx.send(Ok((pid, fds)));
                     }
                 }
                 Event::Failed { tag, error } => {

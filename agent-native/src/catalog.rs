@@ -1,0 +1,419 @@
+//! The durable catalog (SQLite): sandboxes, snapshots, and the branch tree their links form. The runtime
+//! owns it; nothing durable lives only in the agent. Writes are single transactions; a snapshot is
+//! inserted as `creating` before its images exist and becomes `ready` only once they are complete, so a
+//! crash in between never leaves a broken snapshot listed as good (start-up reconciliation removes it).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use rusqlite::{params, Connection, OptionalExtension};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, thiserror::Error)]
+pub enum CatalogError {
+    #[error("cannot open the catalog {path}: {source}")]
+    Open { path: PathBuf, source: rusqlite::Error },
+    #[error("catalog query failed ({what}): {source}")]
+    Query { what: &'static str, source: rusqlite::Error },
+    #[error("catalog row {id} holds invalid JSON in {column}: {source}")]
+    Json { id: String, column: &'static str, source: serde_json::Error },
+}
+
+type Result<T> = std::result::Result<T, CatalogError>;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SandboxState {
+    /// Its processes run.
+    Running,
+    /// Frozen (cgroup freezer); resumes where it was.
+    Paused,
+    /// No processes; `sandbox/start` restores its last snapshot.
+    Stopped,
+    /// Its first process ended by itself; files are kept until it is destroyed.
+    Exited,
+    /// Lost its processes without a snapshot to come back from (the runtime died).
+    Failed,
+    /// Gone; the row stays so the branch tree keeps its links.
+    Destroyed,
+}
+
+impl SandboxState {
+    fn as_str(self) -> &'static str {
+        match self {
+            SandboxState::Running => "running",
+            SandboxState::Paused => "paused",
+            SandboxState::Stopped => "stopped",
+            SandboxState::Exited => "exited",
+            SandboxState::Failed => "failed",
+            SandboxState::Destroyed => "destroyed",
+        }
+    }
+
+    fn parse(s: &str) -> SandboxState {
+        match s {
+            "running" => SandboxState::Running,
+            "paused" => SandboxState::Paused,
+            "stopped" => SandboxState::Stopped,
+            "exited" => SandboxState::Exited,
+            "destroyed" => SandboxState::Destroyed,
+            _ => SandboxState::Failed,
+        }
+    }
+}
+
+/// What a persistent sandbox runs and with which limits: enough to recreate it from a snapshot.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SandboxSpec {
+    pub argv: Vec<String>,
+    pub env: BTreeMap<String, String>,
+    pub cwd: Option<String>,
+    pub memory_bytes: Option<u64>,
+    pub cpus: Option<f64>,
+    pub pids: Option<u64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SandboxRow {
+    pub id: String,
+    pub environment: String,
+    pub state: SandboxState,
+    /// The snapshot it was restored or branched from (the branch tree's upward link).
+    pub origin_snapshot: Option<String>,
+    pub last_snapshot: Option<String>,
+    pub spec: SandboxSpec,
+    pub labels: BTreeMap<String, String>,
+    pub exit_code: Option<i32>,
+    pub created_at_ms: u64,
+    pub updated_at_ms: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SnapshotState {
+    Creating,
+    Ready,
+}
+
+/// The fds of a sandbox a restore must supply again: its stdio pipes and its network namespace.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ExternalIds {
+    pub stdout_pipe: u64,
+    pub stderr_pipe: u64,
+    pub netns: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SnapshotRow {
+    pub id: String,
+    /// The sandbox it was taken from.
+    pub sandbox_id: String,
+    /// That sandbox's origin snapshot when this was taken (the branch tree's upward link).
+    pub parent_snapshot: Option<String>,
+    pub environment: String,
+    pub state: SnapshotState,
+    pub label: Option<String>,
+    pub spec: SandboxSpec,
+    /// Read-only filesystem layers of the snapshot, top first, above the environment.
+    pub layers: Vec<PathBuf>,
+    pub external: ExternalIds,
+    /// Bytes of memory pages in the CRIU image.
+    pub memory_bytes: u64,
+    pub created_at_ms: u64,
+}
+
+pub struct Catalog {
+    conn: Mutex<Connection>,
+}
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS sandboxes (
+  id TEXT PRIMARY KEY,
+  environment TEXT NOT NULL,
+  state TEXT NOT NULL,
+  origin_snapshot TEXT,
+  last_snapshot TEXT,
+  spec TEXT NOT NULL,
+  labels TEXT NOT NULL,
+  exit_code INTEGER,
+  created_at INTEGER NOT NULL,
+  updated_at INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS snapshots (
+  id TEXT PRIMARY KEY,
+  sandbox_id TEXT NOT NULL,
+  parent_snapshot TEXT,
+  environment TEXT NOT NULL,
+  state TEXT NOT NULL,
+  label TEXT,
+  spec TEXT NOT NULL,
+  layers TEXT NOT NULL,
+  external TEXT NOT NULL,
+  memory_bytes INTEGER NOT NULL,
+  created_at INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS snapshots_by_sandbox ON snapshots(sandbox_id);
+CREATE INDEX IF NOT EXISTS sandboxes_by_origin ON sandboxes(origin_snapshot);
+";
+
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
+}
+
+fn q(what: &'static str) -> impl FnOnce(rusqlite::Error) -> CatalogError {
+    move |source| CatalogError::Query { what, source }
+}
+
+fn to_json<T: Serialize>(v: &T) -> String {
+    serde_json::to_string(v).unwrap_or_else(|_| "null".into())
+}
+
+impl Catalog {
+    pub fn open(path: &Path) -> Result<Catalog> {
+        let open_err = |source| CatalogError::Open { path: path.into(), source };
+        let conn = Connection::open(path).map_err(open_err)?;
+        // WAL: readers never block the writer; NORMAL: a committed transaction survives the process being
+        // killed (only a power loss can drop the newest commits).
+        conn.execute_batch("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=5000;")
+            .map_err(open_err)?;
+        conn.execute_batch(SCHEMA).map_err(open_err)?;
+        Ok(Catalog { conn: Mutex::new(conn) })
+    }
+
+    fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {
+        self.conn.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn insert_sandbox(&self, s: &SandboxRow) -> Result<()> {
+        self.conn()
+            .execute(
+                "INSERT INTO sandboxes (id, environment, state, origin_snapshot, last_snapshot, spec, labels, exit_code, created_at, updated_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
+                 ON CONFLICT(id) DO UPDATE SET state = ?3, origin_snapshot = ?4, last_snapshot = ?5, spec = ?6,
+                   labels = ?7, exit_code = ?8, updated_at = ?10",
+                params![
+                    s.id,
+                    s.environment,
+                    s.state.as_str(),
+                    s.origin_snapshot,
+                    s.last_snapshot,
+                    to_json(&s.spec),
+                    to_json(&s.labels),
+                    s.exit_code,
+                    s.created_at_ms as i64,
+                    s.updated_at_ms as i64
+                ],
+            )
+            .map_err(q("insert sandbox"))?;
+        Ok(())
+    }
+
+    pub fn set_sandbox_state(&self, id: &str, state: SandboxState, exit_code: Option<i32>) -> Result<()> {
+        self.conn()
+            .execute(
+                "UPDATE sandboxes SET state = ?2, exit_code = COALESCE(?3, exit_code), updated_at = ?4 WHERE id = ?1",
+                params![id, state.as_str(), exit_code, now_ms() as i64],
+            )
+            .map_err(q("update sandbox state"))?;
+        Ok(())
+    }
+
+    pub fn set_labels(&self, id: &str, labels: &BTreeMap<String, String>) -> Result<()> {
+        self.conn()
+            .execute("UPDATE sandboxes SET labels = ?2, updated_at = ?3 WHERE id = ?1", params![id, to_json(labels), now_ms() as i64])
+            .map_err(q("update labels"))?;
+        Ok(())
+    }
+
+    pub fn sandbox(&self, id: &str) -> Result<Option<SandboxRow>> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare_cached(&format!("{SANDBOX_COLUMNS} WHERE id = ?1")).map_err(q("select sandbox"))?;
+        let raw = stmt.query_row([id], raw_sandbox).optional().map_err(q("select sandbox"))?;
+        raw.map(sandbox_from_raw).transpose()
+    }
+
+    pub fn sandboxes(&self) -> Result<Vec<SandboxRow>> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare_cached(&format!("{SANDBOX_COLUMNS} ORDER BY created_at, id")).map_err(q("list sandboxes"))?;
+        let rows = stmt.query_map([], raw_sandbox).map_err(q("list sandboxes"))?;
+        rows.map(|r| r.map_err(q("list sandboxes")).and_then(sandbox_from_raw)).collect()
+    }
+
+    /// Inserts a snapshot as `creating` and points its sandbox at it... only once it is ready.
+    pub fn begin_snapshot(&self, s: &SnapshotRow) -> Result<()> {
+        self.conn()
+            .execute(
+                "INSERT INTO snapshots (id, sandbox_id, parent_snapshot, environment, state, label, spec, layers, external, memory_bytes, created_at)
+                 VALUES (?1, ?2, ?3, ?4, 'creating', ?5, ?6, ?7, ?8, 0, ?9)",
+                params![
+                    s.id,
+                    s.sandbox_id,
+                    s.parent_snapshot,
+                    s.environment,
+                    s.label,
+                    to_json(&s.spec),
+                    to_json(&s.layers),
+                    to_json(&s.external),
+                    s.created_at_ms as i64
+                ],
+            )
+            .map_err(q("insert snapshot"))?;
+        Ok(())
+    }
+
+    /// Marks a snapshot ready (with its final layers and size) and records it as its sandbox's last, in
+    /// one transaction.
+    pub fn finish_snapshot(&self, id: &str, sandbox_id: &str, layers: &[PathBuf], memory_bytes: u64) -> Result<()> {
+        let mut conn = self.conn();
+        let tx = conn.transaction().map_err(q("finish snapshot"))?;
+        tx.execute(
+            "UPDATE snapshots SET state = 'ready', layers = ?2, memory_bytes = ?3 WHERE id = ?1",
+            params![id, to_json(&layers), memory_bytes as i64],
+        )
+        .map_err(q("finish snapshot"))?;
+        tx.execute("UPDATE sandboxes SET last_snapshot = ?2, updated_at = ?3 WHERE id = ?1", params![sandbox_id, id, now_ms() as i64])
+            .map_err(q("finish snapshot"))?;
+        tx.commit().map_err(q("finish snapshot"))
+    }
+
+    pub fn delete_snapshot(&self, id: &str) -> Result<()> {
+        self.conn().execute("DELETE FROM snapshots WHERE id = ?1", [id]).map_err(q("delete snapshot"))?;
+        Ok(())
+    }
+
+    pub fn snapshot(&self, id: &str) -> Result<Option<SnapshotRow>> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare_cached(&format!("{SNAPSHOT_COLUMNS} WHERE id = ?1")).map_err(q("select snapshot"))?;
+        let raw = stmt.query_row([id], raw_snapshot).optional().map_err(q("select snapshot"))?;
+        raw.map(snapshot_from_raw).transpose()
+    }
+
+    pub fn snapshots(&self) -> Result<Vec<SnapshotRow>> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare_cached(&format!("{SNAPSHOT_COLUMNS} ORDER BY created_at, id")).map_err(q("list snapshots"))?;
+        let rows = stmt.query_map([], raw_snapshot).map_err(q("list snapshots"))?;
+        rows.map(|r| r.map_err(q("list snapshots")).and_then(snapshot_from_raw)).collect()
+    }
+}
+
+const SANDBOX_COLUMNS: &str = "SELECT id, environment, state, origin_snapshot, last_snapshot, spec, labels, exit_code, created_at, updated_at FROM sandboxes";
+const SNAPSHOT_COLUMNS: &str = "SELECT id, sandbox_id, parent_snapshot, environment, state, label, spec, layers, external, memory_bytes, created_at FROM snapshots";
+
+type RawSandbox = (String, String, String, Option<String>, Option<String>, String, String, Option<i32>, i64, i64);
+type RawSnapshot = (String, String, Option<String>, String, String, Option<String>, String, String, String, i64, i64);
+
+fn raw_sandbox(r: &rusqlite::Row<'_>) -> rusqlite::Result<RawSandbox> {
+    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?, r.get(7)?, r.get(8)?, r.get(9)?))
+}
+
+fn raw_snapshot(r: &rusqlite::Row<'_>) -> rusqlite::Result<RawSnapshot> {
+    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?, r.get(7)?, r.get(8)?, r.get(9)?, r.get(10)?))
+}
+
+fn json<T: for<'de> Deserialize<'de>>(id: &str, column: &'static str, text: &str) -> Result<T> {
+    serde_json::from_str(text).map_err(|source| CatalogError::Json { id: id.into(), column, source })
+}
+
+fn sandbox_from_raw(r: RawSandbox) -> Result<SandboxRow> {
+    let (id, environment, state, origin_snapshot, last_snapshot, spec, labels, exit_code, created, updated) = r;
+    Ok(SandboxRow {
+        spec: json(&id, "spec", &spec)?,
+        labels: json(&id, "labels", &labels)?,
+        state: SandboxState::parse(&state),
+        id,
+        environment,
+        origin_snapshot,
+        last_snapshot,
+        exit_code,
+        created_at_ms: created as u64,
+        updated_at_ms: updated as u64,
+    })
+}
+
+fn snapshot_from_raw(r: RawSnapshot) -> Result<SnapshotRow> {
+    let (id, sandbox_id, parent_snapshot, environment, state, label, spec, layers, external, memory, created) = r;
+    Ok(SnapshotRow {
+        spec: json(&id, "spec", &spec)?,
+        layers: json(&id, "layers", &layers)?,
+        external: json(&id, "external", &external)?,
+        state: if state == "ready" { SnapshotState::Ready } else { SnapshotState::Creating },
+        id,
+        sandbox_id,
+        parent_snapshot,
+        environment,
+        label,
+        memory_bytes: memory as u64,
+        created_at_ms: created as u64,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec() -> SandboxSpec {
+        SandboxSpec { argv: vec!["sleep".into(), "9".into()], env: BTreeMap::new(), cwd: None, memory_bytes: Some(1 << 28), cpus: None, pids: None }
+    }
+
+    fn sandbox(id: &str, origin: Option<&str>) -> SandboxRow {
+        SandboxRow {
+            id: id.into(),
+            environment: "busybox".into(),
+            state: SandboxState::Running,
+            origin_snapshot: origin.map(String::from),
+            last_snapshot: None,
+            spec: spec(),
+            labels: BTreeMap::new(),
+            exit_code: None,
+            created_at_ms: 1,
+            updated_at_ms: 1,
+        }
+    }
+
+    fn snapshot(id: &str, sandbox_id: &str) -> SnapshotRow {
+        SnapshotRow {
+            id: id.into(),
+            sandbox_id: sandbox_id.into(),
+            parent_snapshot: None,
+            environment: "busybox".into(),
+            state: SnapshotState::Creating,
+            label: Some("first".into()),
+            spec: spec(),
+            layers: vec![],
+            external: ExternalIds { stdout_pipe: 1, stderr_pipe: 2, netns: 3 },
+            memory_bytes: 0,
+            created_at_ms: 2,
+        }
+    }
+
+    #[test]
+    fn snapshots_become_ready_only_when_finished_and_survive_reopening() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("catalog.sqlite");
+        {
+            let c = Catalog::open(&path).unwrap();
+            c.insert_sandbox(&sandbox("sbx-a", None)).unwrap();
+            c.begin_snapshot(&snapshot("snap-1", "sbx-a")).unwrap();
+            assert_eq!(c.snapshot("snap-1").unwrap().unwrap().state, SnapshotState::Creating);
+            assert_eq!(c.sandbox("sbx-a").unwrap().unwrap().last_snapshot, None);
+            c.finish_snapshot("snap-1", "sbx-a", &[PathBuf::from("/layer")], 4096).unwrap();
+            c.insert_sandbox(&sandbox("sbx-b", Some("snap-1"))).unwrap();
+            c.set_sandbox_state("sbx-a", SandboxState::Paused, None).unwrap();
+        }
+        let c = Catalog::open(&path).unwrap();
+        let s = c.snapshot("snap-1").unwrap().unwrap();
+        assert_eq!((s.state, s.memory_bytes, s.layers.clone()), (SnapshotState::Ready, 4096, vec![PathBuf::from("/layer")]));
+        let a = c.sandbox("sbx-a").unwrap().unwrap();
+        assert_eq!((a.state, a.last_snapshot.as_deref()), (SandboxState::Paused, Some("snap-1")));
+        let all = c.sandboxes().unwrap();
+        assert_eq!(all.iter().map(|s| s.id.as_str()).collect::<Vec<_>>(), vec!["sbx-a", "sbx-b"]);
+        assert_eq!(all[1].origin_snapshot.as_deref(), Some("snap-1"));
+        c.delete_snapshot("snap-1").unwrap();
+        assert!(c.snapshot("snap-1").unwrap().is_none());
+    }
+}
