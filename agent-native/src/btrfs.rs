@@ -72,7 +72,11 @@ impl Pool {
                 let tmp = image.with_extension("img.tmp");
                 let f = fs::File::create(&tmp).map_err(|source| BtrfsError::Image { path: tmp.clone(), source })?;
                 f.set_len(size).map_err(|source| BtrfsError::Image { path: tmp.clone(), source })?;
-                let out = Command::new("mkfs.btrfs").args(["-q", "-f"]).arg(&tmp).output().map_err(|e| tool_err("mkfs.btrfs", e.to_string()))?;
+                let out = Command::new("mkfs.btrfs")
+                    .args(["-q", "-f"])
+                    .arg(&tmp)
+                    .output()
+                    .map_err(|e| tool_err("mkfs.btrfs", e.to_string()))?;
                 if !out.status.success() {
                     return Err(tool_err("mkfs.btrfs", String::from_utf8_lossy(&out.stderr).into_owned()));
                 }
@@ -110,8 +114,11 @@ impl Pool {
         let mut args = VolArgs { fd: 0, name: [0; BTRFS_PATH_NAME_MAX + 1] };
         copy_name(&mut args.name, name)?;
         // SAFETY: BTRFS_IOC_SUBVOL_CREATE reads one VolArgs we own, on a directory fd we hold.
-        unsafe { subvol_create(parent_fd.as_raw_fd(), &args) }
-            .map_err(|errno| BtrfsError::Ioctl { op: "subvolume create", path: parent.join(name), errno })?;
+        unsafe { subvol_create(parent_fd.as_raw_fd(), &args) }.map_err(|errno| BtrfsError::Ioctl {
+            op: "subvolume create",
+            path: parent.join(name),
+            errno,
+        })?;
         Ok(parent.join(name))
     }
 
@@ -129,8 +136,11 @@ impl Pool {
         };
         copy_name(&mut args.name, name)?;
         // SAFETY: BTRFS_IOC_SNAP_CREATE_V2 reads one VolArgsV2 we own; both fds stay open for the call.
-        unsafe { snap_create_v2(parent_fd.as_raw_fd(), &args) }
-            .map_err(|errno| BtrfsError::Ioctl { op: "snapshot", path: parent.join(name), errno })?;
+        unsafe { snap_create_v2(parent_fd.as_raw_fd(), &args) }.map_err(|errno| BtrfsError::Ioctl {
+            op: "snapshot",
+            path: parent.join(name),
+            errno,
+        })?;
         Ok(parent.join(name))
     }
 

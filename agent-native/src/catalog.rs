@@ -225,7 +225,10 @@ impl Catalog {
 
     pub fn set_labels(&self, id: &str, labels: &BTreeMap<String, String>) -> Result<()> {
         self.conn()
-            .execute("UPDATE sandboxes SET labels = ?2, updated_at = ?3 WHERE id = ?1", params![id, to_json(labels), now_ms() as i64])
+            .execute(
+                "UPDATE sandboxes SET labels = ?2, updated_at = ?3 WHERE id = ?1",
+                params![id, to_json(labels), now_ms() as i64],
+            )
             .map_err(q("update labels"))?;
         Ok(())
     }
@@ -239,7 +242,8 @@ impl Catalog {
 
     pub fn sandboxes(&self) -> Result<Vec<SandboxRow>> {
         let conn = self.conn();
-        let mut stmt = conn.prepare_cached(&format!("{SANDBOX_COLUMNS} ORDER BY created_at, id")).map_err(q("list sandboxes"))?;
+        let mut stmt =
+            conn.prepare_cached(&format!("{SANDBOX_COLUMNS} ORDER BY created_at, id")).map_err(q("list sandboxes"))?;
         let rows = stmt.query_map([], raw_sandbox).map_err(q("list sandboxes"))?;
         rows.map(|r| r.map_err(q("list sandboxes")).and_then(sandbox_from_raw)).collect()
     }
@@ -276,8 +280,11 @@ impl Catalog {
             params![id, to_json(&layers), memory_bytes as i64],
         )
         .map_err(q("finish snapshot"))?;
-        tx.execute("UPDATE sandboxes SET last_snapshot = ?2, updated_at = ?3 WHERE id = ?1", params![sandbox_id, id, now_ms() as i64])
-            .map_err(q("finish snapshot"))?;
+        tx.execute(
+            "UPDATE sandboxes SET last_snapshot = ?2, updated_at = ?3 WHERE id = ?1",
+            params![sandbox_id, id, now_ms() as i64],
+        )
+        .map_err(q("finish snapshot"))?;
         tx.commit().map_err(q("finish snapshot"))
     }
 
@@ -288,14 +295,16 @@ impl Catalog {
 
     pub fn snapshot(&self, id: &str) -> Result<Option<SnapshotRow>> {
         let conn = self.conn();
-        let mut stmt = conn.prepare_cached(&format!("{SNAPSHOT_COLUMNS} WHERE id = ?1")).map_err(q("select snapshot"))?;
+        let mut stmt =
+            conn.prepare_cached(&format!("{SNAPSHOT_COLUMNS} WHERE id = ?1")).map_err(q("select snapshot"))?;
         let raw = stmt.query_row([id], raw_snapshot).optional().map_err(q("select snapshot"))?;
         raw.map(snapshot_from_raw).transpose()
     }
 
     pub fn snapshots(&self) -> Result<Vec<SnapshotRow>> {
         let conn = self.conn();
-        let mut stmt = conn.prepare_cached(&format!("{SNAPSHOT_COLUMNS} ORDER BY created_at, id")).map_err(q("list snapshots"))?;
+        let mut stmt =
+            conn.prepare_cached(&format!("{SNAPSHOT_COLUMNS} ORDER BY created_at, id")).map_err(q("list snapshots"))?;
         let rows = stmt.query_map([], raw_snapshot).map_err(q("list snapshots"))?;
         rows.map(|r| r.map_err(q("list snapshots")).and_then(snapshot_from_raw)).collect()
     }
@@ -312,7 +321,19 @@ fn raw_sandbox(r: &rusqlite::Row<'_>) -> rusqlite::Result<RawSandbox> {
 }
 
 fn raw_snapshot(r: &rusqlite::Row<'_>) -> rusqlite::Result<RawSnapshot> {
-    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?, r.get(7)?, r.get(8)?, r.get(9)?, r.get(10)?))
+    Ok((
+        r.get(0)?,
+        r.get(1)?,
+        r.get(2)?,
+        r.get(3)?,
+        r.get(4)?,
+        r.get(5)?,
+        r.get(6)?,
+        r.get(7)?,
+        r.get(8)?,
+        r.get(9)?,
+        r.get(10)?,
+    ))
 }
 
 fn json<T: for<'de> Deserialize<'de>>(id: &str, column: &'static str, text: &str) -> Result<T> {
@@ -357,7 +378,14 @@ mod tests {
     use super::*;
 
     fn spec() -> SandboxSpec {
-        SandboxSpec { argv: vec!["sleep".into(), "9".into()], env: BTreeMap::new(), cwd: None, memory_bytes: Some(1 << 28), cpus: None, pids: None }
+        SandboxSpec {
+            argv: vec!["sleep".into(), "9".into()],
+            env: BTreeMap::new(),
+            cwd: None,
+            memory_bytes: Some(1 << 28),
+            cpus: None,
+            pids: None,
+        }
     }
 
     fn sandbox(id: &str, origin: Option<&str>) -> SandboxRow {
@@ -407,7 +435,10 @@ mod tests {
         }
         let c = Catalog::open(&path).unwrap();
         let s = c.snapshot("snap-1").unwrap().unwrap();
-        assert_eq!((s.state, s.memory_bytes, s.layers.clone()), (SnapshotState::Ready, 4096, vec![PathBuf::from("/layer")]));
+        assert_eq!(
+            (s.state, s.memory_bytes, s.layers.clone()),
+            (SnapshotState::Ready, 4096, vec![PathBuf::from("/layer")])
+        );
         let a = c.sandbox("sbx-a").unwrap().unwrap();
         assert_eq!((a.state, a.last_snapshot.as_deref()), (SandboxState::Paused, Some("snap-1")));
         let all = c.sandboxes().unwrap();

@@ -375,6 +375,11 @@ impl SandboxCgroup {
         Ok(())
     }
 
+    /// The directory CRIU's `--freeze-cgroup` wants: the v1 freezer cgroup, or the v2 cgroup.
+    pub fn freezer_dir(&self) -> Option<PathBuf> {
+        self.dir(Controller::Freezer, self.freezer)
+    }
+
     /// True when the v1 devices controller confines this sandbox's device access.
     pub fn confines_devices(&self) -> bool {
         self.devices == Some(Version::V1)

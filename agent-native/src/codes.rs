@@ -29,8 +29,21 @@ pub const EXEC_NOT_FOUND: i32 = -33006;
 pub const COMMAND_NOT_FOUND: i32 = -33007;
 /// The execId is already in use by a running exec.
 pub const EXEC_ID_IN_USE: i32 = -33008;
+/// No sandbox with that id.
+pub const SANDBOX_NOT_FOUND: i32 = -33005;
+/// No (ready) snapshot with that id.
+pub const SNAPSHOT_NOT_FOUND: i32 = -33009;
+/// The sandbox is in a state the request cannot act on (paused, stopped, busy...); the message says
+/// which state it needs.
+pub const SANDBOX_STATE: i32 = -33010;
+/// CRIU failed to dump or restore; the message carries the lines of its log that say why.
+pub const CHECKPOINT_FAILED: i32 = -33011;
+/// A feature this host cannot provide (CRIU missing, for instance); the message says what to install.
+pub const UNSUPPORTED: i32 = -33012;
+/// A merge found conflicting changes and the strategy was `fail`: nothing was applied.
+pub const MERGE_CONFLICT: i32 = -33013;
 
-pub const ALL: [(&str, i32); 14] = [
+pub const ALL: [(&str, i32); 20] = [
     ("ParseError", PARSE_ERROR),
     ("InvalidRequest", INVALID_REQUEST),
     ("MethodNotFound", METHOD_NOT_FOUND),
@@ -45,4 +58,10 @@ pub const ALL: [(&str, i32); 14] = [
     ("ExecNotFound", EXEC_NOT_FOUND),
     ("CommandNotFound", COMMAND_NOT_FOUND),
     ("ExecIdInUse", EXEC_ID_IN_USE),
+    ("SandboxNotFound", SANDBOX_NOT_FOUND),
+    ("SnapshotNotFound", SNAPSHOT_NOT_FOUND),
+    ("SandboxState", SANDBOX_STATE),
+    ("CheckpointFailed", CHECKPOINT_FAILED),
+    ("Unsupported", UNSUPPORTED),
+    ("MergeConflict", MERGE_CONFLICT),
 ];

@@ -37,12 +37,32 @@ pub enum Error {
     Pipe(nix::errno::Errno),
     #[error("an environment build task failed: {0}")]
     Task(String),
+    #[error(transparent)]
+    Layer(crate::layers::LayerError),
+    #[error(transparent)]
+    Catalog(crate::catalog::CatalogError),
+    #[error(transparent)]
+    Criu(crate::criu::CriuError),
+    #[error("cannot {0} {1}: {2}")]
+    Io(&'static str, std::path::PathBuf, std::io::Error),
+    #[error("no sandbox {0:?}")]
+    SandboxNotFound(String),
+    #[error("no snapshot {0:?} (list them with snapshot/list)")]
+    SnapshotNotFound(String),
+    #[error("sandbox {id} is {state}; this needs it {need}")]
+    SandboxState { id: String, state: &'static str, need: &'static str },
+    #[error("sandbox {id} has {execs} running exec(s); a snapshot captures pid 1's process tree, so wait for them or kill them first")]
+    SandboxBusy { id: String, execs: usize },
+    #[error("count {count} is out of range: branch 1 to {max} sandboxes at a time")]
+    BadCount { count: usize, max: usize },
+    #[error("this host has no freezer cgroup (v1 freezer or v2 cgroup.freeze), which snapshots need")]
+    NoFreezer,
 }
 
 impl Error {
     pub fn code(&self) -> i32 {
         match self {
-            Error::Spec(_) | Error::Params { .. } => codes::INVALID_PARAMS,
+            Error::Spec(_) | Error::Params { .. } | Error::BadCount { .. } => codes::INVALID_PARAMS,
             Error::Env(EnvError::Unknown { .. }) => codes::ENVIRONMENT_UNKNOWN,
             Error::Env(EnvError::NotBuilt { .. }) => codes::ENVIRONMENT_NOT_BUILT,
             Error::Env(_) => codes::ENVIRONMENT_BUILD_FAILED,
@@ -54,6 +74,13 @@ impl Error {
             Error::ExecIdInUse(_) => codes::EXEC_ID_IN_USE,
             Error::ShuttingDown => codes::SHUTTING_DOWN,
             Error::Task(_) => codes::INTERNAL_ERROR,
+            Error::Layer(_) | Error::Io(..) | Error::NoFreezer => codes::RUNTIME_FAILED,
+            Error::Catalog(_) => codes::INTERNAL_ERROR,
+            Error::Criu(crate::criu::CriuError::Missing { .. }) => codes::UNSUPPORTED,
+            Error::Criu(_) => codes::CHECKPOINT_FAILED,
+            Error::SandboxNotFound(_) => codes::SANDBOX_NOT_FOUND,
+            Error::SnapshotNotFound(_) => codes::SNAPSHOT_NOT_FOUND,
+            Error::SandboxState { .. } | Error::SandboxBusy { .. } => codes::SANDBOX_STATE,
         }
     }
 

@@ -43,7 +43,6 @@ pub struct RunResult {
 }
 
 pub async fn run_ephemeral(rt: &Arc<Runtime>, conn: &Arc<Connection>, params: RunParams) -> Result<RunResult, Error> {
-    let t0 = Instant::now();
     let def = envs::resolve(&params.environment)?;
     let env_root = rt.envs.built_rootfs(def)?;
     let sandbox_id = ids::new_sandbox_id();
@@ -62,25 +61,18 @@ pub async fn run_ephemeral(rt: &Arc<Runtime>, conn: &Arc<Connection>, params: Ru
         .map_err(|e| Error::Task(e.to_string()))?
     };
     let mut sandbox = prepared?;
-    let t_prepared = Instant::now();
-    let outcome = supervise(rt, conn, &params.exec_id, &registration, &mut plan, &sandbox).await;
+    let stdin = plan.stdin.take();
+    let outcome =
+        supervise(rt, conn, &params.exec_id, &sandbox.id, &registration, Launch::Init(&plan.init), stdin, plan.timeout)
+            .await;
     let stats = sandbox.cgroup.as_ref().map(|c| c.stats()).unwrap_or_default();
-    let t_released0 = Instant::now();
     let released = tokio::task::spawn_blocking(move || sandbox.release().map(|()| sandbox))
         .await
         .map_err(|e| Error::Task(e.to_string()))?;
-    if std::env::var_os("FORKSPACE_RT_TRACE").is_some() {
-        crate::log!(
-            "trace {sandbox_id}: prepare {:?} run {:?} release {:?}",
-            t_prepared - t0,
-            t_released0 - t_prepared,
-            t_released0.elapsed()
-        );
-    }
     if let Err(e) = released {
         crate::log!("sandbox {sandbox_id}: cleanup failed, the next start will retry it: {e}");
     }
-    let (status, elapsed, timed_out) = outcome?;
+    let Ended { status, elapsed, timed_out } = outcome?;
     let exit_code = status.code.unwrap_or_else(|| 128 + status.signal.unwrap_or(0));
     Ok(RunResult {
         sandbox_id,
@@ -97,20 +89,35 @@ pub async fn run_ephemeral(rt: &Arc<Runtime>, conn: &Arc<Connection>, params: Ru
     })
 }
 
-/// Spawns the first process with piped stdio, streams its output, enforces the timeout, and waits for
-/// it. Returns how it ended, how long it ran, and whether the timeout ended it.
-async fn supervise(
+/// How a supervised process starts: as a new sandbox's first process, or inside a running sandbox.
+pub enum Launch<'a> {
+    Init(&'a crate::sandbox_init::InitPlan),
+    Exec { target: i32, plan: &'a crate::sandbox_init::ProcessPlan },
+}
+
+/// How a supervised process ended.
+pub struct Ended {
+    pub status: ExitStatus,
+    pub elapsed: Duration,
+    pub timed_out: bool,
+}
+
+/// Starts a process with piped stdio, streams its output as `exec/output`, feeds stdin, enforces the
+/// timeout, and waits for it.
+pub async fn supervise(
     rt: &Arc<Runtime>,
     conn: &Arc<Connection>,
     exec_id: &str,
+    sandbox_id: &str,
     registration: &Registration,
-    plan: &mut plan::RunPlan,
-    sandbox: &Sandbox,
-) -> Result<(ExitStatus, Duration, bool), Error> {
+    launch: Launch<'_>,
+    stdin: Option<Vec<u8>>,
+    timeout: Option<Duration>,
+) -> Result<Ended, Error> {
     let pipe = || nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(Error::Pipe);
     let (out_r, out_w) = pipe()?;
     let (err_r, err_w) = pipe()?;
-    let stdin = match plan.stdin.take() {
+    let stdin = match stdin {
         Some(bytes) => Some((pipe()?, bytes)),
         None => None,
     };
@@ -120,7 +127,10 @@ async fn supervise(
     }
     child_fds.extend([&out_w, &err_w]);
     let borrowed: Vec<_> = child_fds.iter().map(|f| f.as_fd()).collect();
-    let spawned = rt.spawner.spawn(&plan.init, &borrowed).await?;
+    let spawned = match launch {
+        Launch::Init(plan) => rt.spawner.spawn(plan, &borrowed).await?,
+        Launch::Exec { target, plan } => rt.spawner.exec(target, plan, &borrowed).await?,
+    };
     let started = Instant::now();
     // Our copies of the child's ends must close, or the pipes never reach end-of-file.
     drop(borrowed);
@@ -133,7 +143,7 @@ async fn supervise(
         // exec/kill arrived before the process existed.
         let _ = rt.spawner.kill(spawned.pid, libc::SIGKILL).await;
     }
-    conn.notify("exec/started", json!({ "execId": exec_id, "sandboxId": sandbox.id, "pid": spawned.pid })).await;
+    conn.notify("exec/started", json!({ "execId": exec_id, "sandboxId": sandbox_id, "pid": spawned.pid })).await;
 
     let emitter =
         Arc::new(Emitter { exec_id: exec_id.to_string(), conn: conn.clone(), seq: tokio::sync::Mutex::new(0) });
@@ -145,7 +155,7 @@ async fn supervise(
 
     let mut exit = spawned.exit;
     let mut timed_out = false;
-    let status = match plan.timeout {
+    let status = match timeout {
         None => (&mut exit).await,
         Some(limit) => tokio::select! {
             s = &mut exit => s,
@@ -161,7 +171,7 @@ async fn supervise(
     for p in pumps {
         let _ = tokio::time::timeout(DRAIN_LIMIT, p).await;
     }
-    Ok((status, elapsed, timed_out))
+    Ok(Ended { status, elapsed, timed_out })
 }
 
 struct Emitter {
@@ -197,7 +207,7 @@ async fn feed_stdin(fd: OwnedFd, bytes: Vec<u8>) {
     }
 }
 
-fn signal_name(sig: i32) -> String {
+pub fn signal_name(sig: i32) -> String {
     nix::sys::signal::Signal::try_from(sig).map(|s| s.as_str().to_string()).unwrap_or_else(|_| format!("SIG{sig}"))
 }
 
@@ -235,7 +245,7 @@ impl Registration {
         }) == Some(true)
     }
 
-    fn killed(&self) -> bool {
+    pub fn killed(&self) -> bool {
         lock(&self.inner).get(&self.id).is_some_and(|e| e.killed)
     }
 }

@@ -9,6 +9,11 @@ pub fn new_sandbox_id() -> String {
     format!("sbx-{}", random_hex(6))
 }
 
+/// A fresh snapshot id, `snap-` plus 12 random hex digits.
+pub fn new_snapshot_id() -> String {
+    format!("snap-{}", random_hex(6))
+}
+
 fn random_hex(bytes: usize) -> String {
     let mut buf = vec![0u8; bytes];
     // /dev/urandom never blocks after boot; falling back to time-based bits keeps ids unique enough for a

@@ -11,7 +11,7 @@ use clap::{Args, Parser, Subcommand};
 use forkspace_rt::config::Config;
 use forkspace_rt::plan::HostFacts;
 use forkspace_rt::service::{Runtime, METHODS, NOTIFICATIONS};
-use forkspace_rt::{codes, envs, log, preflight, reconcile, rpc, spawner, tuning};
+use forkspace_rt::{catalog, codes, envs, layers, log, preflight, reconcile, rpc, spawner, tuning};
 
 #[derive(Parser)]
 #[command(name = "forkspace-rt", version, about = "Forkspace sandbox runtime (privileged daemon)")]
@@ -62,6 +62,16 @@ struct ServeArgs {
     /// Leave /sys/kernel/rcu_expedited alone (sandbox starts then wait for normal RCU grace periods).
     #[arg(long)]
     no_expedite_rcu: bool,
+    /// Leave KSM alone (otherwise it runs while the runtime does, merging identical pages of branches).
+    #[arg(long)]
+    no_ksm: bool,
+    /// Where snapshot layers live: a loop-mounted btrfs image (O(1) snapshots), copies stacked as overlay
+    /// layers, or btrfs when it can be mounted and copies otherwise.
+    #[arg(long, env = "FORKSPACE_FS_STORE", default_value = "auto", value_parser = ["auto", "btrfs", "copy"])]
+    fs_store: String,
+    /// Size of the sparse btrfs image (bytes of disk are used only as data is written).
+    #[arg(long, env = "FORKSPACE_FS_IMAGE_SIZE", default_value_t = 64 << 30)]
+    fs_image_size: u64,
     #[command(flatten)]
     criu: CriuArg,
 }
@@ -133,21 +143,23 @@ fn serve(args: ServeArgs) -> anyhow::Result<u8> {
         std::fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
     }
     let _lock = lock_data_dir(&config)?;
-    let done = reconcile::reconcile(&config, &layout);
+    // CRIU keeps its kernel-feature cache here (it was built with RUNDIR on tmpfs).
+    let _ = std::fs::create_dir_all("/dev/shm/criu-run");
+    let catalog = catalog::Catalog::open(&config.data_dir.join("catalog.sqlite"))?;
+    let store = open_store(&config, &args.fs_store, args.fs_image_size)?;
+    let done = reconcile::reconcile(&config, &layout, &catalog, &store);
     if done != reconcile::Reconciled::default() {
-        log!(
-            "cleaned up after a previous run: {} cgroups, {} mounts, {} directories",
-            done.cgroups,
-            done.mounts,
-            done.dirs
-        );
+        log!("reconciled after a previous run: {done:?}");
     }
     layout.prepare_parent(&config.cgroup_parent)?;
-    let mut tuning = if args.no_expedite_rcu {
-        tuning::Tuning::default()
-    } else {
-        tuning::Tuning::apply(&[(tuning::RCU_EXPEDITED, "1")])
-    };
+    let mut settings = Vec::new();
+    if !args.no_expedite_rcu {
+        settings.push((tuning::RCU_EXPEDITED, "1"));
+    }
+    if !args.no_ksm {
+        settings.extend(tuning::KSM);
+    }
+    let mut tuning = tuning::Tuning::apply(&settings);
     // Before any thread exists: the spawner must be forked from a single-threaded process.
     let spawner_fd = spawner::start().context("starting the spawner process")?;
     let host = HostFacts {
@@ -161,14 +173,16 @@ fn serve(args: ServeArgs) -> anyhow::Result<u8> {
         let spawner = spawner::SpawnerClient::new(spawner_fd)?;
         let listener = bind(&config.socket)?;
         let criu = report.criu.clone();
-        let runtime = Arc::new(Runtime::new(config.clone(), layout.clone(), host, spawner, criu));
+        let hub = Arc::new(rpc::Hub::default());
+        let runtime =
+            Arc::new(Runtime::new(config.clone(), layout.clone(), host, spawner, criu, catalog, store, hub.clone()));
         log!(
             "serving on {} (data {}, cgroups {})",
             config.socket.display(),
             config.data_dir.display(),
             layout.info().mode
         );
-        tokio::spawn(rpc::serve(listener, runtime.clone()));
+        tokio::spawn(rpc::serve(listener, runtime.clone(), hub));
         let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
         tokio::select! {
             _ = term.recv() => runtime.begin_shutdown().await,
@@ -183,6 +197,9 @@ fn serve(args: ServeArgs) -> anyhow::Result<u8> {
             tokio::time::sleep(std::time::Duration::from_millis(10)).await;
         }
         let _ = std::fs::remove_file(&config.socket);
+        // Persistent sandboxes end with the runtime; a snapshot of each lets `start` bring it back.
+        runtime.stop_all().await;
+        runtime.store.close();
         layout.remove_parent(&config.cgroup_parent);
         log!("stopped");
         anyhow::Ok(())
@@ -191,6 +208,22 @@ fn serve(args: ServeArgs) -> anyhow::Result<u8> {
     tokio.shutdown_timeout(std::time::Duration::from_millis(200));
     tuning.restore();
     Ok(0)
+}
+
+fn open_store(config: &Config, kind: &str, size: u64) -> anyhow::Result<layers::Store> {
+    let copy = || layers::Store::Copy { root: config.data_dir.join("layers") };
+    if kind == "copy" {
+        return Ok(copy());
+    }
+    match forkspace_rt::btrfs::Pool::open_or_create(&config.data_dir.join("fs.img"), &config.data_dir.join("fs"), size)
+    {
+        Ok(pool) => Ok(layers::Store::Btrfs(pool)),
+        Err(e) if kind == "auto" => {
+            log!("btrfs snapshots unavailable ({e}); falling back to copied, stacked layers");
+            Ok(copy())
+        }
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// One runtime per data dir: a second one would reap the first one's sandboxes as leftovers.

@@ -10,7 +10,7 @@ use base64::Engine as _;
 use crate::caps::CapSet;
 use crate::cgroup::CgroupLimits;
 use crate::sandbox_init::{InitPlan, ProcessPlan};
-use crate::spec::{Limits, RunParams};
+use crate::spec::{FileSpec, Limits, RunParams};
 
 pub const DEFAULT_MEMORY_BYTES: u64 = 512 << 20;
 pub const DEFAULT_PIDS: u64 = 1024;
@@ -73,21 +73,57 @@ pub struct RunPlan {
 }
 
 pub fn build(params: &RunParams, sandbox_id: &str, rootfs: &Path, host: &HostFacts) -> Result<RunPlan, SpecError> {
-    if !crate::ids::is_safe_id(&params.exec_id) {
-        return Err(SpecError::ExecId { id: params.exec_id.clone() });
+    check_exec_id(&params.exec_id)?;
+    let command =
+        Command { argv: &params.argv, env: &params.env, cwd: params.cwd.as_deref(), stdin: params.stdin.as_deref() };
+    let (process, stdin) = process(&command, sandbox_id, host)?;
+    let files = files(&params.files, &process.cwd)?;
+    Ok(RunPlan {
+        init: InitPlan { rootfs: rootfs.to_path_buf(), hostname: sandbox_id.to_string(), process },
+        limits: limits(&params.limits, host)?,
+        files,
+        stdin,
+        timeout: timeout(params.timeout_ms)?,
+    })
+}
+
+/// What to run, as any caller gives it: a sandbox's first process or a later exec.
+#[derive(Debug, Clone, Copy)]
+pub struct Command<'a> {
+    pub argv: &'a [String],
+    pub env: &'a BTreeMap<String, String>,
+    pub cwd: Option<&'a str>,
+    /// base64
+    pub stdin: Option<&'a str>,
+}
+
+pub fn check_exec_id(id: &str) -> Result<(), SpecError> {
+    if crate::ids::is_safe_id(id) {
+        Ok(())
+    } else {
+        Err(SpecError::ExecId { id: id.to_string() })
     }
-    if params.argv.is_empty() || params.argv[0].is_empty() {
+}
+
+/// Validates a command and plans its process (cgroups left empty for the caller); also returns the
+/// decoded stdin.
+pub fn process(
+    c: &Command<'_>,
+    sandbox_id: &str,
+    host: &HostFacts,
+) -> Result<(ProcessPlan, Option<Vec<u8>>), SpecError> {
+    if c.argv.is_empty() || c.argv[0].is_empty() {
         return Err(SpecError::EmptyArgv);
     }
-    if params.argv.iter().any(|a| a.contains('\0')) {
+    if c.argv.iter().any(|a| a.contains('\0')) {
         return Err(SpecError::NulByte { field: "argv" });
     }
-    let env = environment(params, sandbox_id)?;
-    let size: usize = params.argv.iter().chain(env.iter()).map(|s| s.len() + 1).sum();
+    let env = environment(c.env, sandbox_id)?;
+    let size: usize = c.argv.iter().chain(env.iter()).map(|s| s.len() + 1).sum();
     if size > MAX_ARGV_ENV_BYTES {
         return Err(SpecError::TooLarge { field: "argv and env", size, max: MAX_ARGV_ENV_BYTES });
     }
-    let cwd = params.cwd.clone().unwrap_or_else(|| DEFAULT_CWD.to_string());
+    let cwd = c.cwd.unwrap_or(DEFAULT_CWD).to_string();
     if !cwd.starts_with('/') {
         return Err(SpecError::RelativeCwd { cwd });
     }
@@ -95,37 +131,29 @@ pub fn build(params: &RunParams, sandbox_id: &str, rootfs: &Path, host: &HostFac
         return Err(SpecError::NulByte { field: "cwd" });
     }
     let path_var = env.iter().find_map(|kv| kv.strip_prefix("PATH=")).unwrap_or(DEFAULT_PATH);
-    let limits = limits(&params.limits, host)?;
-    let timeout = match params.timeout_ms {
-        None => None,
-        Some(ms) if ms == 0 || ms > MAX_TIMEOUT_MS => return Err(SpecError::Timeout { ms }),
-        Some(ms) => Some(Duration::from_millis(ms)),
+    let stdin = c.stdin.map(|s| decode(s, "stdin")).transpose()?;
+    let plan = ProcessPlan {
+        argv: c.argv.to_vec(),
+        exec_candidates: exec_candidates(&c.argv[0], path_var),
+        env,
+        cwd,
+        stdin_null: stdin.is_none(),
+        keep_caps: CapSet::sandbox_default(host.devices_confined),
+        cgroup_procs: Vec::new(),
     };
-    let stdin = params.stdin.as_deref().map(|s| decode(s, "stdin")).transpose()?;
-    let files = files(params, &cwd)?;
-    Ok(RunPlan {
-        init: InitPlan {
-            rootfs: rootfs.to_path_buf(),
-            hostname: sandbox_id.to_string(),
-            process: ProcessPlan {
-                argv: params.argv.clone(),
-                exec_candidates: exec_candidates(&params.argv[0], path_var),
-                env,
-                cwd,
-                stdin_null: stdin.is_none(),
-                keep_caps: CapSet::sandbox_default(host.devices_confined),
-                cgroup_procs: Vec::new(),
-            },
-        },
-        limits,
-        files,
-        stdin,
-        timeout,
-    })
+    Ok((plan, stdin))
+}
+
+pub fn timeout(ms: Option<u64>) -> Result<Option<Duration>, SpecError> {
+    match ms {
+        None => Ok(None),
+        Some(ms) if ms == 0 || ms > MAX_TIMEOUT_MS => Err(SpecError::Timeout { ms }),
+        Some(ms) => Ok(Some(Duration::from_millis(ms))),
+    }
 }
 
 /// Defaults first, then the caller's variables on top.
-fn environment(params: &RunParams, sandbox_id: &str) -> Result<Vec<String>, SpecError> {
+fn environment(given: &BTreeMap<String, String>, sandbox_id: &str) -> Result<Vec<String>, SpecError> {
     let mut vars: BTreeMap<String, String> = [
         ("PATH", DEFAULT_PATH),
         ("HOME", "/root"),
@@ -137,7 +165,7 @@ fn environment(params: &RunParams, sandbox_id: &str) -> Result<Vec<String>, Spec
     .into_iter()
     .map(|(k, v)| (k.to_string(), v.to_string()))
     .collect();
-    for (k, v) in &params.env {
+    for (k, v) in given {
         let valid = !k.is_empty()
             && !k.as_bytes()[0].is_ascii_digit()
             && k.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
@@ -152,7 +180,7 @@ fn environment(params: &RunParams, sandbox_id: &str) -> Result<Vec<String>, Spec
     Ok(vars.into_iter().map(|(k, v)| format!("{k}={v}")).collect())
 }
 
-fn limits(l: &Limits, host: &HostFacts) -> Result<CgroupLimits, SpecError> {
+pub fn limits(l: &Limits, host: &HostFacts) -> Result<CgroupLimits, SpecError> {
     let memory = l.memory_bytes.unwrap_or(DEFAULT_MEMORY_BYTES);
     if memory < MIN_MEMORY_BYTES {
         return Err(SpecError::Limit { field: "memoryBytes", value: memory.to_string(), reason: "at least 8 MiB" });
@@ -197,10 +225,10 @@ fn decode(s: &str, field: &str) -> Result<Vec<u8>, SpecError> {
     base64::engine::general_purpose::STANDARD.decode(s).map_err(|_| SpecError::Base64 { field: field.to_string() })
 }
 
-fn files(params: &RunParams, cwd: &str) -> Result<Vec<FilePlan>, SpecError> {
+pub fn files(given: &[FileSpec], cwd: &str) -> Result<Vec<FilePlan>, SpecError> {
     let mut total = 0usize;
-    let mut out = Vec::with_capacity(params.files.len());
-    for f in &params.files {
+    let mut out = Vec::with_capacity(given.len());
+    for f in given {
         let invalid = || SpecError::FilePath { path: f.path.clone() };
         if f.path.is_empty() || f.path.contains('\0') || f.path.ends_with('/') {
             return Err(invalid());

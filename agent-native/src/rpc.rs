@@ -62,13 +62,35 @@ impl Connection {
     }
 }
 
-pub async fn serve<S: Service>(listener: UnixListener, service: Arc<S>) {
+/// Every open connection, for notifications that concern all peers (sandbox output and state).
+#[derive(Default)]
+pub struct Hub {
+    conns: std::sync::Mutex<Vec<std::sync::Weak<Connection>>>,
+}
+
+impl Hub {
+    fn add(&self, conn: &Arc<Connection>) {
+        let mut conns = self.conns.lock().unwrap_or_else(|p| p.into_inner());
+        conns.retain(|c| c.strong_count() > 0);
+        conns.push(Arc::downgrade(conn));
+    }
+
+    pub async fn broadcast(&self, method: &str, params: Value) {
+        let live: Vec<Arc<Connection>> =
+            self.conns.lock().unwrap_or_else(|p| p.into_inner()).iter().filter_map(std::sync::Weak::upgrade).collect();
+        for c in live {
+            c.notify(method, params.clone()).await;
+        }
+    }
+}
+
+pub async fn serve<S: Service>(listener: UnixListener, service: Arc<S>, hub: Arc<Hub>) {
     static NEXT: AtomicU64 = AtomicU64::new(1);
     loop {
         match listener.accept().await {
             Ok((stream, _)) => {
                 let id = NEXT.fetch_add(1, Ordering::Relaxed);
-                tokio::spawn(handle(stream, id, service.clone()));
+                tokio::spawn(handle(stream, id, service.clone(), hub.clone()));
             }
             Err(e) => {
                 crate::log!("accept failed: {e}");
@@ -78,10 +100,11 @@ pub async fn serve<S: Service>(listener: UnixListener, service: Arc<S>) {
     }
 }
 
-async fn handle<S: Service>(stream: UnixStream, id: u64, service: Arc<S>) {
+async fn handle<S: Service>(stream: UnixStream, id: u64, service: Arc<S>, hub: Arc<Hub>) {
     let (read, mut write) = stream.into_split();
     let (tx, mut rx) = mpsc::channel::<String>(QUEUE_DEPTH);
     let conn = Arc::new(Connection { id, tx });
+    hub.add(&conn);
     let writer = tokio::spawn(async move {
         while let Some(mut line) = rx.recv().await {
             line.push('\n');

@@ -148,13 +148,20 @@ pub fn report_and_exit(fd: RawFd, failure: &InitError) -> ! {
 
 pub enum Never {}
 
-fn run_init(plan: &InitPlan, stdio: &[RawFd], go: RawFd, err: RawFd, report_fd: &mut RawFd) -> Result<Never, InitError> {
+fn run_init(
+    plan: &InitPlan,
+    stdio: &[RawFd],
+    go: RawFd,
+    err: RawFd,
+    report_fd: &mut RawFd,
+) -> Result<Never, InitError> {
     prelude(&plan.process, stdio, go, err, report_fd)?;
 
     // 4. Mounts, all before pivot_root because they name host paths.
     let root = plan.rootfs.as_path();
     rootfs::make_private_in_child().map_err(|e| InitError::MakePrivate { errno: e as i32 })?;
-    rootfs::mount_proc_in_child(root).map_err(|e| InitError::MountProc { path: show(root, "proc"), errno: e as i32 })?;
+    rootfs::mount_proc_in_child(root)
+        .map_err(|e| InitError::MountProc { path: show(root, "proc"), errno: e as i32 })?;
     for entry in rootfs::PROC_READONLY {
         rootfs::protect_proc_in_child(root, entry)
             .map_err(|e| InitError::ProtectProc { path: format!("/proc/{entry}"), errno: e as i32 })?;

@@ -9,23 +9,55 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use tokio::sync::Notify;
 
+use crate::catalog::{Catalog, SandboxState, SnapshotState};
 use crate::cgroup::Layout;
 use crate::config::Config;
 use crate::envs::{self, EnvStore};
 use crate::error::Error;
 use crate::exec::{self, ExecRegistry};
+use crate::layers::Store;
+use crate::live::{self, Registry};
 use crate::plan::HostFacts;
+use crate::rpc::Hub;
 use crate::rpc::{BoxFuture, Connection, Service};
+use crate::snapshots;
 use crate::spawner::SpawnerClient;
 use crate::spec::RunParams;
 
 /// Every method the runtime serves. `agent/src/protocol/runtime.ts` lists the same names; a test
 /// compares the two through `forkspace-rt methods`.
-pub const METHODS: [&str; 7] =
-    ["runtime/info", "runtime/shutdown", "env/list", "env/build", "sandbox/run", "sandbox/list", "exec/kill"];
+pub const METHODS: [&str; 23] = [
+    "runtime/info",
+    "runtime/shutdown",
+    "env/list",
+    "env/build",
+    "sandbox/run",
+    "exec/list",
+    "exec/kill",
+    "sandbox/create",
+    "sandbox/exec",
+    "sandbox/get",
+    "sandbox/list",
+    "sandbox/pause",
+    "sandbox/resume",
+    "sandbox/stop",
+    "sandbox/start",
+    "sandbox/destroy",
+    "snapshot/create",
+    "snapshot/restore",
+    "snapshot/branch",
+    "snapshot/get",
+    "snapshot/list",
+    "snapshot/delete",
+    "branch/diff",
+];
 
 /// Notifications the runtime sends.
-pub const NOTIFICATIONS: [&str; 3] = ["exec/started", "exec/output", "env/progress"];
+pub const NOTIFICATIONS: [&str; 6] =
+    ["exec/started", "exec/output", "env/progress", "sandbox/output", "sandbox/changed", "snapshot/changed"];
+
+/// Most branches one request may make.
+pub const MAX_BRANCHES: usize = 64;
 
 pub struct Runtime {
     pub config: Config,
@@ -34,6 +66,10 @@ pub struct Runtime {
     pub envs: EnvStore,
     pub spawner: Arc<SpawnerClient>,
     pub execs: ExecRegistry,
+    pub catalog: Catalog,
+    pub store: Store,
+    pub live: Registry,
+    pub hub: Arc<Hub>,
     pub criu_version: Option<String>,
     pub started: Instant,
     pub shutdown: Notify,
@@ -56,13 +92,50 @@ struct ExecKillParams {
 #[serde(deny_unknown_fields)]
 struct NoParams {}
 
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct SandboxIdParams {
+    sandbox_id: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct SnapshotIdParams {
+    snapshot_id: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct SnapshotCreateParams {
+    sandbox_id: String,
+    #[serde(default = "yes")]
+    leave_running: bool,
+    #[serde(default)]
+    label: Option<String>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct BranchParams {
+    snapshot_id: String,
+    count: usize,
+}
+
 impl Runtime {
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         config: Config,
         layout: Layout,
         host: HostFacts,
         spawner: Arc<SpawnerClient>,
         criu_version: Option<String>,
+        catalog: Catalog,
+        store: Store,
+        hub: Arc<Hub>,
     ) -> Runtime {
         let envs = EnvStore { dir: config.env_dir.clone(), mirror: config.debian_mirror.clone() };
         Runtime {
@@ -72,10 +145,24 @@ impl Runtime {
             envs,
             spawner,
             execs: ExecRegistry::default(),
+            catalog,
+            store,
+            live: Registry::default(),
+            hub,
             criu_version,
             started: Instant::now(),
             shutdown: Notify::new(),
             shutting_down: AtomicBool::new(false),
+        }
+    }
+
+    /// Stops every persistent sandbox (snapshot, then end its processes), so a restarted runtime can start
+    /// them again; a sandbox whose snapshot fails is left for reconciliation to mark failed.
+    pub async fn stop_all(self: &Arc<Self>) {
+        for live in self.live.all() {
+            if let Err(e) = snapshots::stop(self, &live.id).await {
+                crate::log!("stopping {} at shutdown: {e}", live.id);
+            }
         }
     }
 
@@ -115,9 +202,77 @@ impl Runtime {
                 let result = exec::run_ephemeral(self, conn, p).await?;
                 Ok(serde_json::to_value(result).unwrap_or(Value::Null))
             }
+            "exec/list" => {
+                parse::<NoParams>(method, params)?;
+                Ok(json!({ "execs": self.execs.list() }))
+            }
+            "sandbox/create" => {
+                let p: live::CreateParams = parse(method, params)?;
+                let s = live::create(self, p).await?;
+                Ok(json!({ "sandbox": s.row() }))
+            }
+            "sandbox/exec" => {
+                let p: live::ExecParams = parse(method, params)?;
+                to_json(live::exec(self, conn, p).await?)
+            }
+            "sandbox/get" => {
+                let p: SandboxIdParams = parse(method, params)?;
+                let row = self.sandbox_row(&p.sandbox_id)?;
+                Ok(json!({ "sandbox": row }))
+            }
             "sandbox/list" => {
                 parse::<NoParams>(method, params)?;
-                Ok(json!({ "sandboxes": self.execs.list() }))
+                Ok(json!({ "sandboxes": self.sandbox_rows()? }))
+            }
+            "sandbox/pause" | "sandbox/resume" => {
+                let p: SandboxIdParams = parse(method, params)?;
+                let state = live::set_paused(self, &p.sandbox_id, method == "sandbox/pause").await?;
+                Ok(json!({ "sandboxId": p.sandbox_id, "state": state }))
+            }
+            "sandbox/stop" => {
+                let p: SandboxIdParams = parse(method, params)?;
+                to_json(snapshots::stop(self, &p.sandbox_id).await?)
+            }
+            "sandbox/start" => {
+                let p: SandboxIdParams = parse(method, params)?;
+                to_json(snapshots::start(self, &p.sandbox_id).await?)
+            }
+            "sandbox/destroy" => {
+                let p: SandboxIdParams = parse(method, params)?;
+                live::destroy(self, &p.sandbox_id).await?;
+                Ok(json!({ "sandboxId": p.sandbox_id, "state": "destroyed" }))
+            }
+            "snapshot/create" => {
+                let p: SnapshotCreateParams = parse(method, params)?;
+                to_json(snapshots::create(self, &p.sandbox_id, p.leave_running, p.label).await?)
+            }
+            "snapshot/restore" => {
+                let p: SnapshotIdParams = parse(method, params)?;
+                to_json(snapshots::restore(self, &p.snapshot_id, None).await?)
+            }
+            "snapshot/branch" => {
+                let p: BranchParams = parse(method, params)?;
+                if p.count == 0 || p.count > MAX_BRANCHES {
+                    return Err(Error::BadCount { count: p.count, max: MAX_BRANCHES });
+                }
+                to_json(snapshots::branch(self, &p.snapshot_id, p.count).await?)
+            }
+            "snapshot/get" => {
+                let p: SnapshotIdParams = parse(method, params)?;
+                let s = self.catalog.snapshot(&p.snapshot_id).map_err(Error::Catalog)?;
+                let s = s.filter(|s| s.state == SnapshotState::Ready).ok_or(Error::SnapshotNotFound(p.snapshot_id))?;
+                Ok(json!({ "snapshot": s }))
+            }
+            "snapshot/list" => {
+                parse::<NoParams>(method, params)?;
+                let all = self.catalog.snapshots().map_err(Error::Catalog)?;
+                let ready: Vec<_> = all.into_iter().filter(|s| s.state == SnapshotState::Ready).collect();
+                Ok(json!({ "snapshots": ready }))
+            }
+            "snapshot/delete" => {
+                let p: SnapshotIdParams = parse(method, params)?;
+                snapshots::delete(self, &p.snapshot_id).await?;
+                Ok(json!({ "snapshotId": p.snapshot_id, "deleted": true }))
             }
             "exec/kill" => {
                 let p: ExecKillParams = parse(method, params)?;
@@ -128,6 +283,30 @@ impl Runtime {
             }
             other => Err(Error::MethodNotFound(other.to_string())),
         }
+    }
+
+    /// A sandbox's catalog row with its live state.
+    fn sandbox_row(&self, id: &str) -> Result<crate::catalog::SandboxRow, Error> {
+        let row = self.catalog.sandbox(id).map_err(Error::Catalog)?;
+        match row {
+            Some(mut r) if r.state != SandboxState::Destroyed => {
+                if let Some(l) = self.live.get(id) {
+                    r.state = l.state();
+                }
+                Ok(r)
+            }
+            _ => Err(Error::SandboxNotFound(id.into())),
+        }
+    }
+
+    fn sandbox_rows(&self) -> Result<Vec<crate::catalog::SandboxRow>, Error> {
+        let mut rows = self.catalog.sandboxes().map_err(Error::Catalog)?;
+        for r in &mut rows {
+            if let Some(l) = self.live.get(&r.id) {
+                r.state = l.state();
+            }
+        }
+        Ok(rows)
     }
 
     fn info(&self) -> Value {
@@ -141,6 +320,8 @@ impl Runtime {
             "host": { "cpus": self.host.cpus, "memoryBytes": self.host.memory_bytes },
             "uptimeMs": self.started.elapsed().as_millis() as u64,
             "running": self.execs.list().len(),
+            "sandboxes": self.live.all().len(),
+            "snapshotStore": self.store.kind(),
         })
     }
 
@@ -159,6 +340,10 @@ impl Runtime {
         let manifest = build.await.map_err(|e| Error::Task(e.to_string()))??;
         Ok(json!({ "name": def.name, "manifest": manifest }))
     }
+}
+
+fn to_json<T: serde::Serialize>(v: T) -> Result<Value, Error> {
+    serde_json::to_value(v).map_err(|e| Error::Task(e.to_string()))
 }
 
 fn parse<T: DeserializeOwned>(method: &str, params: Value) -> Result<T, Error> {

@@ -53,16 +53,39 @@ pub struct HelperPlan {
 #[serde(tag = "op", rename_all = "camelCase")]
 enum Request {
     /// A sandbox's first process, in new namespaces. fds: stdio.
-    Spawn { tag: u64, plan: InitPlan },
+    Spawn {
+        tag: u64,
+        plan: InitPlan,
+    },
     /// A process in the namespaces of the running sandbox whose first process is `target`. fds: stdio.
-    Exec { tag: u64, target: i32, plan: ProcessPlan },
+    Exec {
+        tag: u64,
+        target: i32,
+        plan: ProcessPlan,
+    },
     /// A helper program. fds: as `plan.fd_targets` says.
-    Helper { tag: u64, plan: HelperPlan },
+    Helper {
+        tag: u64,
+        plan: HelperPlan,
+    },
     /// A fresh network namespace with lo up; answered with its fd.
-    NewNetns { tag: u64 },
+    NewNetns {
+        tag: u64,
+    },
     /// Track a process re-parented to the spawner (a tree criu restored).
-    Adopt { pid: i32 },
-    Kill { pid: i32, signal: i32 },
+    Adopt {
+        pid: i32,
+    },
+    /// Set the hostname in the uts namespace of `target`.
+    SetHostname {
+        tag: u64,
+        target: i32,
+        name: String,
+    },
+    Kill {
+        pid: i32,
+        signal: i32,
+    },
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -188,6 +211,7 @@ impl Spawner {
                 Err(errno) => (tag, Err(SpawnFailure::Netns { errno: errno as i32 })),
             },
             Request::Adopt { pid } => return self.adopt(pid),
+            Request::SetHostname { tag, target, name } => (tag, set_hostname_of(target, &name).map(|()| 0)),
             Request::Kill { pid, signal } => {
                 if let Some(pidfd) = self.children.get(&pid) {
                     let _ = pidfd_send_signal(pidfd.as_fd(), signal);
@@ -208,7 +232,9 @@ impl Spawner {
         let stdio: Vec<RawFd> = fds.iter().map(|f| f.as_raw_fd()).collect();
         let (pid, pidfd) = match ns::clone_into_namespaces(ns::SANDBOX_NAMESPACES) {
             Err(e) => return Err(SpawnFailure::Clone { errno: e as i32 }),
-            Ok(ns::Forked::Child) => sandbox_init::init_in_child(plan, &stdio, sync.go_r.as_raw_fd(), sync.err_w.as_raw_fd()),
+            Ok(ns::Forked::Child) => {
+                sandbox_init::init_in_child(plan, &stdio, sync.go_r.as_raw_fd(), sync.err_w.as_raw_fd())
+            }
             Ok(ns::Forked::Parent { pid, pidfd }) => (pid, pidfd),
         };
         drop(fds);
@@ -224,8 +250,12 @@ impl Spawner {
         let mut ns_fds = Vec::new();
         for name in ["ipc", "uts", "net", "pid", "mnt"] {
             let path = format!("/proc/{target}/ns/{name}");
-            let fd = nix::fcntl::open(path.as_str(), nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_CLOEXEC, nix::sys::stat::Mode::empty())
-                .map_err(|e| SpawnFailure::Target { target, errno: e as i32 })?;
+            let fd = nix::fcntl::open(
+                path.as_str(),
+                nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_CLOEXEC,
+                nix::sys::stat::Mode::empty(),
+            )
+            .map_err(|e| SpawnFailure::Target { target, errno: e as i32 })?;
             ns_fds.push((name, fd));
         }
         let sync = SyncPipes::new()?;
@@ -237,11 +267,17 @@ impl Spawner {
             Ok(nix::unistd::ForkResult::Child) => {
                 for (name, fd) in &ns_fds {
                     if let Err(e) = nix::sched::setns(fd, nix::sched::CloneFlags::empty()) {
-                        sandbox_init::report_and_exit(sync.err_w.as_raw_fd(), &InitError::Setns { ns: (*name).into(), errno: e as i32 });
+                        sandbox_init::report_and_exit(
+                            sync.err_w.as_raw_fd(),
+                            &InitError::Setns { ns: (*name).into(), errno: e as i32 },
+                        );
                     }
                 }
                 match ns::clone_sibling() {
-                    Err(e) => sandbox_init::report_and_exit(sync.err_w.as_raw_fd(), &InitError::Setns { ns: "pid".into(), errno: e as i32 }),
+                    Err(e) => sandbox_init::report_and_exit(
+                        sync.err_w.as_raw_fd(),
+                        &InitError::Setns { ns: "pid".into(), errno: e as i32 },
+                    ),
                     Ok(None) => {
                         // The spawner reads the pid pipe to its end: this copy must not hold it open.
                         // SAFETY: closing an fd this process owns; the OwnedFd is never dropped here,
@@ -274,7 +310,13 @@ impl Spawner {
     }
 
     /// Puts a cloned process into its cgroups, lets it continue, and waits until it has exec'd.
-    fn release(&mut self, pid: i32, pidfd: OwnedFd, cgroup_procs: &[PathBuf], sync: SyncPipes) -> Result<i32, SpawnFailure> {
+    fn release(
+        &mut self,
+        pid: i32,
+        pidfd: OwnedFd,
+        cgroup_procs: &[PathBuf],
+        sync: SyncPipes,
+    ) -> Result<i32, SpawnFailure> {
         let SyncPipes { go_r, go_w, err_r, err_w } = sync;
         drop((go_r, err_w));
         for path in cgroup_procs {
@@ -320,7 +362,8 @@ impl Spawner {
                     let errno = i32::from_ne_bytes([report[0], report[1], report[2], report[3]]);
                     return Err(SpawnFailure::Helper { program, errno });
                 }
-                let pidfd = pidfd_open(child.as_raw()).map_err(|e| SpawnFailure::Helper { program, errno: e as i32 })?;
+                let pidfd =
+                    pidfd_open(child.as_raw()).map_err(|e| SpawnFailure::Helper { program, errno: e as i32 })?;
                 self.children.insert(child.as_raw(), pidfd);
                 Ok(child.as_raw())
             }
@@ -337,7 +380,9 @@ impl Spawner {
             Ok(pidfd) => {
                 self.children.insert(pid, pidfd);
             }
-            Err(_) => send_event(&self.sock, &Event::Exited { pid, status: ExitStatus { code: None, signal: None } }, &[]),
+            Err(_) => {
+                send_event(&self.sock, &Event::Exited { pid, status: ExitStatus { code: None, signal: None } }, &[])
+            }
         }
     }
 
@@ -345,7 +390,9 @@ impl Spawner {
         loop {
             let (pid, status) = match waitpid(None::<Pid>, Some(WaitPidFlag::WNOHANG)) {
                 Ok(WaitStatus::Exited(pid, code)) => (pid.as_raw(), ExitStatus { code: Some(code), signal: None }),
-                Ok(WaitStatus::Signaled(pid, sig, _)) => (pid.as_raw(), ExitStatus { code: None, signal: Some(sig as i32) }),
+                Ok(WaitStatus::Signaled(pid, sig, _)) => {
+                    (pid.as_raw(), ExitStatus { code: None, signal: Some(sig as i32) })
+                }
                 Ok(WaitStatus::StillAlive) | Err(_) => return,
                 Ok(_) => continue,
             };
@@ -411,7 +458,13 @@ fn cstrings(items: &[String]) -> Vec<std::ffi::CString> {
 }
 
 /// In the forked helper child: cgroups, KSM, fds, signals, exec. Returns the errno if exec failed.
-fn run_helper_in_child(plan: &HelperPlan, fds: &[OwnedFd], argv: &[std::ffi::CString], env: &[std::ffi::CString], err: RawFd) -> i32 {
+fn run_helper_in_child(
+    plan: &HelperPlan,
+    fds: &[OwnedFd],
+    argv: &[std::ffi::CString],
+    env: &[std::ffi::CString],
+    err: RawFd,
+) -> i32 {
     let pid = std::process::id().to_string();
     for path in &plan.cgroup_procs {
         if let Err(e) = std::fs::write(path, &pid) {
@@ -465,6 +518,31 @@ fn run_helper_in_child(plan: &HelperPlan, fds: &[OwnedFd], argv: &[std::ffi::CSt
     }
 }
 
+/// Sets the hostname inside the uts namespace of `target`, from a forked helper (setns must not touch
+/// the spawner's own namespaces).
+fn set_hostname_of(target: i32, name: &str) -> Result<(), SpawnFailure> {
+    let path = format!("/proc/{target}/ns/uts");
+    let fd = nix::fcntl::open(
+        path.as_str(),
+        nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    )
+    .map_err(|e| SpawnFailure::Target { target, errno: e as i32 })?;
+    // SAFETY: the spawner is single-threaded, so the child may do anything.
+    match unsafe { nix::unistd::fork() } {
+        Err(e) => Err(SpawnFailure::Fork { errno: e as i32 }),
+        Ok(nix::unistd::ForkResult::Child) => {
+            let ok = nix::sched::setns(&fd, nix::sched::CloneFlags::CLONE_NEWUTS).is_ok()
+                && nix::unistd::sethostname(name).is_ok();
+            exit_now(if ok { 0 } else { 1 })
+        }
+        Ok(nix::unistd::ForkResult::Parent { child }) => match waitpid(child, None) {
+            Ok(WaitStatus::Exited(_, 0)) => Ok(()),
+            _ => Err(SpawnFailure::Target { target, errno: libc::EPERM }),
+        },
+    }
+}
+
 /// A new network namespace with lo up, held by the returned fd: a helper process unshares it and
 /// brings lo up, the spawner opens it through /proc, and the helper exits.
 fn new_netns() -> Result<OwnedFd, Errno> {
@@ -476,6 +554,7 @@ fn new_netns() -> Result<OwnedFd, Errno> {
             drop((ready_r, hold_w));
             let ok = nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET).is_ok() && ns::loopback_up().is_ok();
             let _ = nix::unistd::write(&ready_w, if ok { b"y" } else { b"n" });
+            drop(ready_w); // the spawner reads the ready pipe to its end
             let _ = read_to_end(hold_r.as_raw_fd());
             exit_now(0)
         }
@@ -484,7 +563,11 @@ fn new_netns() -> Result<OwnedFd, Errno> {
             let ready = read_to_end(ready_r.as_raw_fd());
             let fd = if ready == b"y" {
                 let path = format!("/proc/{}/ns/net", child.as_raw());
-                nix::fcntl::open(path.as_str(), nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_CLOEXEC, nix::sys::stat::Mode::empty())
+                nix::fcntl::open(
+                    path.as_str(),
+                    nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_CLOEXEC,
+                    nix::sys::stat::Mode::empty(),
+                )
             } else {
                 Err(Errno::EPERM)
             };
@@ -518,7 +601,8 @@ fn pidfd_open(pid: i32) -> Result<OwnedFd, Errno> {
 
 fn pidfd_send_signal(pidfd: BorrowedFd<'_>, signal: i32) -> Result<(), Errno> {
     // SAFETY: pidfd_send_signal(2) with a pidfd we hold and no siginfo.
-    let rc = unsafe { libc::syscall(libc::SYS_pidfd_send_signal, pidfd.as_raw_fd(), signal, std::ptr::null::<u8>(), 0) };
+    let rc =
+        unsafe { libc::syscall(libc::SYS_pidfd_send_signal, pidfd.as_raw_fd(), signal, std::ptr::null::<u8>(), 0) };
     if rc < 0 {
         Err(Errno::last())
     } else {
@@ -645,6 +729,11 @@ impl SpawnerClient {
         fds.pop().ok_or(SpawnError::Failure(SpawnFailure::Netns { errno: libc::EBADF }))
     }
 
+    /// Sets the hostname of the sandbox whose first process is `target`.
+    pub async fn set_hostname(&self, target: i32, name: &str) -> Result<(), SpawnError> {
+        self.request(|tag| Request::SetHostname { tag, target, name: name.to_string() }, &[]).await.map(|_| ())
+    }
+
     /// Tracks a process that was re-parented to the spawner; resolves its exit.
     pub async fn adopt(&self, pid: i32) -> Result<oneshot::Receiver<ExitStatus>, SpawnError> {
         let (tx, rx) = oneshot::channel();
@@ -671,7 +760,11 @@ impl SpawnerClient {
         }
     }
 
-    async fn request(&self, make: impl FnOnce(u64) -> Request, fds: &[BorrowedFd<'_>]) -> Result<(i32, Vec<OwnedFd>), SpawnError> {
+    async fn request(
+        &self,
+        make: impl FnOnce(u64) -> Request,
+        fds: &[BorrowedFd<'_>],
+    ) -> Result<(i32, Vec<OwnedFd>), SpawnError> {
         let tag = self.next_tag.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = oneshot::channel();
         {

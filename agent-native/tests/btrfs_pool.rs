@@ -35,5 +35,8 @@ fn subvolumes_snapshot_and_delete() {
     let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
     assert!(!mounts.contains(dir.path().to_str().unwrap()));
     let loops = std::process::Command::new("losetup").arg("-a").output().unwrap();
-    assert!(!String::from_utf8_lossy(&loops.stdout).contains(dir.path().to_str().unwrap()), "loop device left attached");
+    assert!(
+        !String::from_utf8_lossy(&loops.stdout).contains(dir.path().to_str().unwrap()),
+        "loop device left attached"
+    );
 }

@@ -1,0 +1,373 @@
+//! Snapshots of running sandboxes and sandboxes made from them. A snapshot freezes the sandbox's cgroup,
+//! dumps its process tree with CRIU (left running, or not for a stop), snapshots its writable layer while
+//! still frozen, then thaws: memory and files are consistent with each other. A restore (and each
+//! branch) gets its own writable layer from the snapshot, its own network namespace and cgroup, and new
+//! console pipes handed to CRIU in place of the old ones; large images restore with lazy pages.
+
+use std::os::fd::AsFd;
+use std::path::PathBuf;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+
+use crate::catalog::{now_ms, SandboxState, SnapshotRow, SnapshotState};
+use crate::criu::{self, Dump, Restore};
+use crate::envs::{self, remove_tree};
+use crate::error::Error;
+use crate::live::{self, LiveSandbox, StdioPipes, Undo};
+use crate::overlay;
+use crate::plan;
+use crate::service::Runtime;
+use crate::spawner::HelperPlan;
+
+/// Images with more memory than this restore lazily (userfaultfd): time to running no longer grows
+/// with size (SANDBOX-FACTS.md §1.8).
+pub const LAZY_THRESHOLD_BYTES: u64 = 64 << 20;
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SnapshotTimings {
+    /// How long the sandbox's processes were frozen.
+    pub pause_ms: f64,
+    pub dump_ms: f64,
+    pub fs_ms: f64,
+    pub total_ms: f64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Created {
+    pub snapshot: SnapshotRow,
+    pub timings: SnapshotTimings,
+}
+
+pub fn snapshot_dir(rt: &Runtime, id: &str) -> PathBuf {
+    rt.config.data_dir.join("snapshots").join(id)
+}
+
+/// Snapshots a running or paused sandbox. With `leave_running` false the sandbox stops afterwards (its
+/// state is the snapshot's, and `start` brings it back).
+pub async fn create(
+    rt: &Arc<Runtime>,
+    sandbox_id: &str,
+    leave_running: bool,
+    label: Option<String>,
+) -> Result<Created, Error> {
+    let live = rt.live.get(sandbox_id).ok_or_else(|| live::not_live(rt, sandbox_id))?;
+    let _op = live.op.lock().await;
+    if rt.live.get(sandbox_id).is_none() {
+        return Err(live::not_live(rt, sandbox_id)); // it exited while we waited for the lock
+    }
+    let busy = live.running_execs.load(Ordering::SeqCst);
+    if busy > 0 {
+        return Err(Error::SandboxBusy { id: sandbox_id.into(), execs: busy });
+    }
+    criu::check_installed(&rt.config.criu).map_err(Error::Criu)?;
+    let id = crate::ids::new_snapshot_id();
+    let dir = snapshot_dir(rt, &id);
+    let images = dir.join("criu");
+    let row = SnapshotRow {
+        id: id.clone(),
+        sandbox_id: sandbox_id.into(),
+        parent_snapshot: live.origin_snapshot.clone(),
+        environment: live.environment.into(),
+        state: SnapshotState::Creating,
+        label,
+        spec: live.spec.clone(),
+        layers: Vec::new(),
+        external: live.external.clone(),
+        memory_bytes: 0,
+        created_at_ms: now_ms(),
+    };
+    rt.catalog.begin_snapshot(&row).map_err(Error::Catalog)?;
+    let was_paused = live.paused();
+    let t0 = Instant::now();
+    let outcome = freeze_and_capture(rt, &live, &id, &images, leave_running).await;
+    if leave_running && !was_paused {
+        let _ = live.cgroup.set_frozen(false);
+    }
+    let pause = t0.elapsed();
+    let (dump, fs_time, layers) = match outcome {
+        Ok(o) => o,
+        Err(e) => {
+            let _ = rt.store.remove_snapshot(&id);
+            let _ = remove_tree(&dir);
+            let _ = rt.catalog.delete_snapshot(&id);
+            if !leave_running && rt.live.get(sandbox_id).is_some() {
+                let _ = live.cgroup.set_frozen(false);
+            }
+            return Err(e);
+        }
+    };
+    let memory_bytes = criu::image_pages_bytes(&images);
+    rt.catalog.finish_snapshot(&id, sandbox_id, &layers, memory_bytes).map_err(Error::Catalog)?;
+    if !leave_running {
+        // CRIU killed the tree after dumping it: the sandbox is stopped at this snapshot.
+        *live.ending.lock().unwrap_or_else(|p| p.into_inner()) = true;
+        rt.live.remove(sandbox_id);
+        live::release_processes(&live);
+        let _ = rt.store.remove_layer(sandbox_id);
+        rt.catalog.set_sandbox_state(sandbox_id, SandboxState::Stopped, None).map_err(Error::Catalog)?;
+        live::changed(rt, sandbox_id, SandboxState::Stopped).await;
+    }
+    let snapshot =
+        rt.catalog.snapshot(&id).map_err(Error::Catalog)?.ok_or_else(|| Error::SnapshotNotFound(id.clone()))?;
+    rt.hub.broadcast("snapshot/changed", serde_json::json!({ "snapshotId": id, "state": "ready" })).await;
+    Ok(Created {
+        snapshot,
+        timings: SnapshotTimings {
+            pause_ms: ms(pause),
+            dump_ms: ms(dump),
+            fs_ms: ms(fs_time),
+            total_ms: ms(t0.elapsed()),
+        },
+    })
+}
+
+async fn freeze_and_capture(
+    rt: &Arc<Runtime>,
+    live: &LiveSandbox,
+    snap_id: &str,
+    images: &std::path::Path,
+    leave_running: bool,
+) -> Result<(Duration, Duration, Vec<PathBuf>), Error> {
+    // Frozen before CRIU starts, so memory and files are captured at the same instant; CRIU leaves an
+    // already-frozen cgroup frozen, and we take the layer snapshot before thawing.
+    live.cgroup.set_frozen(true).map_err(|e| Error::Sandbox(e.into()))?;
+    let dump = Dump {
+        pid: live.pid1,
+        images: images.to_path_buf(),
+        netns_ino: live.external.netns,
+        freezer: live.cgroup.freezer_dir().ok_or(Error::NoFreezer)?,
+        leave_running,
+    };
+    let dump_time = criu::dump(&rt.config.criu, &dump).await.map_err(Error::Criu)?;
+    let t = Instant::now();
+    let (store_rt, id, lowers, snap) = (rt.clone(), live.id.clone(), live.lowers.clone(), snap_id.to_string());
+    let layers = tokio::task::spawn_blocking(move || store_rt.store.snapshot(&id, &lowers, &snap))
+        .await
+        .map_err(|e| Error::Task(e.to_string()))?
+        .map_err(Error::Layer)?;
+    Ok((dump_time, t.elapsed(), layers))
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Restored {
+    pub sandbox_id: String,
+    pub snapshot_id: String,
+    pub lazy: bool,
+    /// From the request to the restored processes running.
+    pub time_to_running_ms: f64,
+}
+
+/// Restores snapshot `snap_id` into a sandbox: a new one, or (for `start`) the stopped sandbox `into`.
+pub async fn restore(rt: &Arc<Runtime>, snap_id: &str, into: Option<&str>) -> Result<Restored, Error> {
+    let t0 = Instant::now();
+    let snap = rt.catalog.snapshot(snap_id).map_err(Error::Catalog)?;
+    let snap = match snap {
+        Some(s) if s.state == SnapshotState::Ready => s,
+        _ => return Err(Error::SnapshotNotFound(snap_id.into())),
+    };
+    criu::check_installed(&rt.config.criu).map_err(Error::Criu)?;
+    let def = envs::resolve(&snap.environment)?;
+    let env_root = rt.envs.built_rootfs(def)?;
+    let id = into.map(String::from).unwrap_or_else(crate::ids::new_sandbox_id);
+    let limits = plan::limits(&live::limits_of(&snap.spec), &rt.host)?;
+
+    let dir = live::sandbox_dir(rt, &id);
+    let rootfs = dir.join("rootfs");
+    let work = dir.join("criu");
+    let mut undo = Undo::new(rt, &id);
+    let (layer, lowers) = {
+        let (rt2, s, layers, i) = (rt.clone(), snap.id.clone(), snap.layers.clone(), id.clone());
+        tokio::task::spawn_blocking(move || rt2.store.layer_from_snapshot(&s, &layers, &i))
+            .await
+            .map_err(|e| Error::Task(e.to_string()))?
+            .map_err(Error::Layer)?
+    };
+    undo.layer = true;
+    for d in [&rootfs, &work] {
+        std::fs::create_dir_all(d).map_err(|e| Error::Io("create the sandbox directory", d.clone(), e))?;
+    }
+    let mut stack: Vec<&std::path::Path> = lowers.iter().map(PathBuf::as_path).collect();
+    stack.push(&env_root);
+    let dirs = overlay::OverlayDirs { upper: layer.upper.clone(), work: layer.work.clone(), rootfs: rootfs.clone() };
+    overlay::mount_overlay(&stack, &dirs).map_err(|e| Error::Sandbox(e.into()))?;
+    undo.mounted = Some(rootfs.clone());
+    let cgroup = rt.layout.create(&rt.config.cgroup_parent, &id, &limits).map_err(|e| Error::Sandbox(e.into()))?;
+    undo.cgroup = Some(cgroup.clone());
+
+    let netns = rt.spawner.new_netns().await?;
+    let pipes = StdioPipes::new()?;
+    let lazy = snap.memory_bytes > LAZY_THRESHOLD_BYTES;
+    let r = Restore {
+        images: snapshot_dir(rt, &snap.id).join("criu"),
+        work: work.clone(),
+        root: rootfs.clone(),
+        pidfile: work.join("pid"),
+        stdout_pipe: snap.external.stdout_pipe,
+        stderr_pipe: snap.external.stderr_pipe,
+        lazy,
+    };
+    let criu_bin = rt.config.criu.display().to_string();
+    let helper = |args: Vec<String>, fds: Vec<i32>, cgroups: Vec<PathBuf>| HelperPlan {
+        argv: std::iter::once(criu_bin.clone()).chain(args).collect(),
+        env: vec!["PATH=/usr/sbin:/usr/bin:/sbin:/bin".into()],
+        cgroup_procs: cgroups,
+        memory_merge: true,
+        fd_targets: fds,
+    };
+    if lazy {
+        let daemon = rt.spawner.helper(&helper(r.lazy_pages_args(), vec![], vec![]), &[]).await?;
+        wait_for_socket(&r.lazy_socket(), daemon.pid).await?;
+    }
+    let plan = helper(r.args(), vec![criu::NETNS_FD, criu::STDOUT_FD, criu::STDERR_FD], cgroup.procs_files());
+    let criu_proc = rt.spawner.helper(&plan, &[netns.as_fd(), pipes.out_w.as_fd(), pipes.err_w.as_fd()]).await?;
+    drop(netns);
+    let status = criu_proc.exit.await.map_err(|_| Error::Spawn(crate::spawner::SpawnError::Gone))?;
+    if status.code != Some(0) {
+        let log = work.join("restore.log");
+        return Err(Error::Criu(criu::CriuError::Failed {
+            op: "restore",
+            status: format!("{status:?}"),
+            tail: criu::log_tail(&log),
+            log,
+        }));
+    }
+    let pid1: i32 = std::fs::read_to_string(work.join("pid"))
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .ok_or_else(|| Error::Io("read the restored pid", work.join("pid"), std::io::ErrorKind::NotFound.into()))?;
+    let exit = rt.spawner.adopt(pid1).await?;
+    // The restored uts namespace carries the snapshotted sandbox's hostname; a copy gets its own.
+    let _ = rt.spawner.set_hostname(pid1, &id).await;
+    undo.disarm();
+    let live = Arc::new(LiveSandbox::restored(
+        id.clone(),
+        def.name,
+        env_root,
+        lowers,
+        layer,
+        rootfs,
+        cgroup,
+        pid1,
+        crate::catalog::ExternalIds {
+            stdout_pipe: pipes.stdout_ino(),
+            stderr_pipe: pipes.stderr_ino(),
+            netns: live::netns_inode(pid1).unwrap_or(0),
+        },
+        snap.id.clone(),
+        snap.spec.clone(),
+    ));
+    live::register(rt, live, pipes, exit).await?;
+    Ok(Restored { sandbox_id: id, snapshot_id: snap.id, lazy, time_to_running_ms: ms(t0.elapsed()) })
+}
+
+async fn wait_for_socket(path: &std::path::Path, daemon: i32) -> Result<(), Error> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !path.exists() {
+        if Instant::now() > deadline {
+            return Err(Error::Io(
+                "wait for the lazy-pages daemon",
+                path.to_path_buf(),
+                std::io::ErrorKind::TimedOut.into(),
+            ));
+        }
+        if !std::path::Path::new(&format!("/proc/{daemon}")).exists() {
+            let log = path.with_file_name("lazy-pages.log");
+            return Err(Error::Criu(criu::CriuError::Failed {
+                op: "lazy-pages",
+                status: "exited".into(),
+                tail: criu::log_tail(&log),
+                log,
+            }));
+        }
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    Ok(())
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Branched {
+    pub snapshot_id: String,
+    pub branches: Vec<Restored>,
+    /// From the request until every branch runs.
+    pub total_ms: f64,
+}
+
+/// `count` sandboxes restored from one snapshot at once. If one fails, the others are destroyed: a
+/// branch operation is all or nothing.
+pub async fn branch(rt: &Arc<Runtime>, snap_id: &str, count: usize) -> Result<Branched, Error> {
+    let t0 = Instant::now();
+    let results = futures_join(rt, snap_id, count).await;
+    if let Some(pos) = results.iter().position(Result::is_err) {
+        for r in results.iter().flatten() {
+            let _ = live::destroy(rt, &r.sandbox_id).await;
+        }
+        return Err(results.into_iter().nth(pos).and_then(Result::err).unwrap_or(Error::Task("branch failed".into())));
+    }
+    Ok(Branched {
+        snapshot_id: snap_id.into(),
+        branches: results.into_iter().flatten().collect(),
+        total_ms: ms(t0.elapsed()),
+    })
+}
+
+async fn futures_join(rt: &Arc<Runtime>, snap_id: &str, count: usize) -> Vec<Result<Restored, Error>> {
+    let tasks: Vec<_> = (0..count)
+        .map(|_| {
+            let (rt, s) = (rt.clone(), snap_id.to_string());
+            tokio::spawn(async move { restore(&rt, &s, None).await })
+        })
+        .collect();
+    let mut out = Vec::with_capacity(count);
+    for t in tasks {
+        out.push(t.await.unwrap_or_else(|e| Err(Error::Task(e.to_string()))));
+    }
+    out
+}
+
+/// Stops a running sandbox: snapshots it and ends its processes. `start` restores it.
+pub async fn stop(rt: &Arc<Runtime>, id: &str) -> Result<Created, Error> {
+    create(rt, id, false, Some("stop".into())).await
+}
+
+/// Starts a stopped sandbox again from its last snapshot, under the same id.
+pub async fn start(rt: &Arc<Runtime>, id: &str) -> Result<Restored, Error> {
+    let row = rt.catalog.sandbox(id).map_err(Error::Catalog)?.ok_or_else(|| Error::SandboxNotFound(id.into()))?;
+    if rt.live.get(id).is_some() {
+        return Err(Error::SandboxState { id: id.into(), state: "running", need: "stopped" });
+    }
+    if row.state != SandboxState::Stopped && row.state != SandboxState::Failed {
+        let state = if row.state == SandboxState::Destroyed { "destroyed" } else { "exited" };
+        return Err(Error::SandboxState { id: id.into(), state, need: "stopped" });
+    }
+    let snap = row.last_snapshot.ok_or(Error::SandboxState {
+        id: id.into(),
+        state: "failed without a snapshot",
+        need: "stopped",
+    })?;
+    restore(rt, &snap, Some(id)).await
+}
+
+/// Deletes a snapshot's images and layers. Sandboxes restored from it keep running (their layers are
+/// their own), and the tree keeps their link to its id.
+pub async fn delete(rt: &Arc<Runtime>, snap_id: &str) -> Result<(), Error> {
+    if rt.catalog.snapshot(snap_id).map_err(Error::Catalog)?.is_none() {
+        return Err(Error::SnapshotNotFound(snap_id.into()));
+    }
+    rt.catalog.delete_snapshot(snap_id).map_err(Error::Catalog)?;
+    rt.store.remove_snapshot(snap_id).map_err(Error::Layer)?;
+    let dir = snapshot_dir(rt, snap_id);
+    remove_tree(&dir).map_err(|e| Error::Io("remove the snapshot directory", dir, e))?;
+    rt.hub.broadcast("snapshot/changed", serde_json::json!({ "snapshotId": snap_id, "state": "deleted" })).await;
+    Ok(())
+}
