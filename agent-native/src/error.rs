@@ -53,6 +53,10 @@ pub enum Error {
     SandboxState { id: String, state: &'static str, need: &'static str },
     #[error("sandbox {id} has {execs} running exec(s); a snapshot captures pid 1's process tree, so wait for them or kill them first")]
     SandboxBusy { id: String, execs: usize },
+    #[error("{a} and {b} cannot be compared: {why}")]
+    Unrelated { a: String, b: String, why: String },
+    #[error("merging {from} into {into} found {count} conflict(s) and the strategy is `fail`; nothing was applied")]
+    MergeConflict { from: String, into: String, count: usize, merged: serde_json::Value },
     #[error("count {count} is out of range: branch 1 to {max} sandboxes at a time")]
     BadCount { count: usize, max: usize },
     #[error("this host has no freezer cgroup (v1 freezer or v2 cgroup.freeze), which snapshots need")]
@@ -81,6 +85,8 @@ impl Error {
             Error::SandboxNotFound(_) => codes::SANDBOX_NOT_FOUND,
             Error::SnapshotNotFound(_) => codes::SNAPSHOT_NOT_FOUND,
             Error::SandboxState { .. } | Error::SandboxBusy { .. } => codes::SANDBOX_STATE,
+            Error::Unrelated { .. } => codes::INVALID_PARAMS,
+            Error::MergeConflict { .. } => codes::MERGE_CONFLICT,
         }
     }
 
@@ -105,6 +111,7 @@ impl Error {
             }
             Error::Sandbox(_) => json!({ "kind": "sandbox" }),
             Error::Spec(_) | Error::Params { .. } => json!({ "kind": "params" }),
+            Error::MergeConflict { merged, .. } => merged.clone(),
             _ => json!({ "kind": "runtime" }),
         }
     }

@@ -15,6 +15,7 @@ pub mod exec;
 pub mod ids;
 pub mod layers;
 pub mod live;
+pub mod merge;
 pub mod ns;
 pub mod overlay;
 pub mod plan;

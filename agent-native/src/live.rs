@@ -314,10 +314,11 @@ pub async fn changed(rt: &Runtime, id: &str, state: SandboxState) {
 /// pid 1 ended. Unless the runtime ended it (stop, destroy), the sandbox exited on its own: its
 /// processes and mount go, its files stay until it is destroyed.
 async fn on_exit(rt: &Arc<Runtime>, live: &Arc<LiveSandbox>, status: Option<ExitStatus>) {
+    // A stop or destroy in progress holds the lock and sets `ending`; wait for it before deciding.
+    let _op = live.op.lock().await;
     if *live.ending.lock().unwrap_or_else(|p| p.into_inner()) {
         return;
     }
-    let _op = live.op.lock().await;
     rt.live.remove(&live.id);
     release_processes(live);
     let code = status.map(|s| s.code.unwrap_or_else(|| 128 + s.signal.unwrap_or(0)));

@@ -100,6 +100,149 @@ fn show(p: &Path) -> String {
     format!("/{}", p.display())
 }
 
+fn relative(path: &str) -> PathBuf {
+    Path::new(path).components().filter(|c| matches!(c, Component::Normal(_))).collect()
+}
+
+/// What is at a path inside a root, without following a final symlink.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Entry {
+    Missing,
+    Dir {
+        mode: u32,
+    },
+    File {
+        mode: u32,
+        size: u64,
+    },
+    Symlink {
+        target: PathBuf,
+    },
+    /// Devices, fifos, sockets: compared by kind only.
+    Other {
+        mode: u32,
+    },
+}
+
+pub fn entry(root: &Path, path: &str) -> Result<Entry> {
+    let root_fd = open_root(root)?;
+    let rel = relative(path);
+    if rel.as_os_str().is_empty() {
+        return Ok(Entry::Dir { mode: 0o755 });
+    }
+    let fd = match openat2(&root_fd, &rel, OFlag::O_PATH | OFlag::O_NOFOLLOW, 0) {
+        Ok(fd) => fd,
+        Err(Errno::ENOENT | Errno::ENOTDIR) => return Ok(Entry::Missing),
+        Err(errno) => return Err(SafeFsError::Open { path: path.into(), errno }),
+    };
+    let st = nix::sys::stat::fstat(&fd).map_err(|errno| SafeFsError::Open { path: path.into(), errno })?;
+    let mode = st.st_mode & 0o7777;
+    Ok(match st.st_mode & libc::S_IFMT {
+        libc::S_IFDIR => Entry::Dir { mode },
+        libc::S_IFREG => Entry::File { mode, size: st.st_size as u64 },
+        libc::S_IFLNK => {
+            let target =
+                nix::fcntl::readlinkat(&fd, "").map_err(|errno| SafeFsError::Open { path: path.into(), errno })?;
+            Entry::Symlink { target: PathBuf::from(target) }
+        }
+        _ => Entry::Other { mode: st.st_mode },
+    })
+}
+
+pub fn read_file(root: &Path, path: &str) -> Result<Vec<u8>> {
+    use std::io::Read;
+    let root_fd = open_root(root)?;
+    let fd = openat2(&root_fd, &relative(path), OFlag::O_RDONLY | OFlag::O_NOFOLLOW, 0)
+        .map_err(|errno| SafeFsError::Open { path: path.into(), errno })?;
+    let mut out = Vec::new();
+    std::fs::File::from(fd).read_to_end(&mut out).map_err(|source| SafeFsError::Write { path: path.into(), source })?;
+    Ok(out)
+}
+
+/// Removes a file, symlink or whole directory inside a root; missing is fine.
+pub fn remove(root: &Path, path: &str) -> Result<()> {
+    let rel = relative(path);
+    let Some(name) = rel.file_name().map(|n| n.to_os_string()) else { return Ok(()) };
+    let root_fd = open_root(root)?;
+    let parent_rel = rel.parent().map(Path::to_path_buf).unwrap_or_default();
+    let parent = if parent_rel.as_os_str().is_empty() {
+        open_root(root)?
+    } else {
+        match openat2(&root_fd, &parent_rel, OFlag::O_PATH | OFlag::O_DIRECTORY, 0) {
+            Ok(fd) => fd,
+            Err(Errno::ENOENT | Errno::ENOTDIR) => return Ok(()),
+            Err(errno) => return Err(SafeFsError::Open { path: path.into(), errno }),
+        }
+    };
+    remove_at(&parent, &name, path)
+}
+
+fn remove_at(parent: &OwnedFd, name: &std::ffi::OsStr, shown: &str) -> Result<()> {
+    use nix::unistd::UnlinkatFlags;
+    match nix::unistd::unlinkat(parent, name, UnlinkatFlags::NoRemoveDir) {
+        Ok(()) | Err(Errno::ENOENT) => Ok(()),
+        Err(Errno::EISDIR) => {
+            let dir = nix::fcntl::openat(
+                parent,
+                name,
+                OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+                Mode::empty(),
+            )
+            .map_err(|errno| SafeFsError::Open { path: shown.into(), errno })?;
+            let names: Vec<std::ffi::OsString> = std::fs::read_dir(format!("/proc/self/fd/{}", dir.as_raw_fd()))
+                .map(|rd| rd.flatten().map(|e| e.file_name()).collect())
+                .unwrap_or_default();
+            for n in names {
+                remove_at(&dir, &n, shown)?;
+            }
+            nix::unistd::unlinkat(parent, name, UnlinkatFlags::RemoveDir)
+                .map_err(|errno| SafeFsError::Open { path: shown.into(), errno })
+        }
+        Err(errno) => Err(SafeFsError::Open { path: shown.into(), errno }),
+    }
+}
+
+/// Creates a directory (and its parents) inside a root.
+pub fn make_dir(root: &Path, path: &str, mode: u32) -> Result<()> {
+    // write_file's parent creation does the walk; a marker file is not wanted, so walk here.
+    let root_fd = open_root(root)?;
+    let rel = relative(path);
+    let mut prefix = PathBuf::new();
+    let mut dir = open_root(root)?;
+    for comp in rel.components() {
+        prefix.push(comp);
+        dir = match openat2(&root_fd, &prefix, OFlag::O_PATH | OFlag::O_DIRECTORY, 0) {
+            Ok(fd) => fd,
+            Err(Errno::ENOENT) => {
+                nix::sys::stat::mkdirat(&dir, comp.as_os_str(), Mode::from_bits_truncate(mode))
+                    .or_else(|e| if e == Errno::EEXIST { Ok(()) } else { Err(e) })
+                    .map_err(|errno| SafeFsError::Mkdir { path: show(&prefix), errno })?;
+                openat2(&root_fd, &prefix, OFlag::O_PATH | OFlag::O_DIRECTORY, 0)
+                    .map_err(|errno| SafeFsError::Mkdir { path: show(&prefix), errno })?
+            }
+            Err(errno) => return Err(SafeFsError::Mkdir { path: show(&prefix), errno }),
+        };
+    }
+    Ok(())
+}
+
+/// Creates (replacing what is there) a symlink inside a root.
+pub fn make_symlink(root: &Path, path: &str, target: &Path) -> Result<()> {
+    remove(root, path)?;
+    let rel = relative(path);
+    let parent = rel.parent().map(|p| format!("/{}", p.display())).unwrap_or_else(|| "/".into());
+    make_dir(root, &parent, 0o755)?;
+    let root_fd = open_root(root)?;
+    let parent_fd = if parent == "/" {
+        open_root(root)?
+    } else {
+        openat2(&root_fd, &relative(&parent), OFlag::O_PATH | OFlag::O_DIRECTORY, 0)
+            .map_err(|errno| SafeFsError::Open { path: path.into(), errno })?
+    };
+    let name = rel.file_name().unwrap_or_default();
+    nix::unistd::symlinkat(target, &parent_fd, name).map_err(|errno| SafeFsError::Open { path: path.into(), errno })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -17,6 +17,7 @@ use crate::error::Error;
 use crate::exec::{self, ExecRegistry};
 use crate::layers::Store;
 use crate::live::{self, Registry};
+use crate::merge;
 use crate::plan::HostFacts;
 use crate::rpc::Hub;
 use crate::rpc::{BoxFuture, Connection, Service};
@@ -26,7 +27,7 @@ use crate::spec::RunParams;
 
 /// Every method the runtime serves. `agent/src/protocol/runtime.ts` lists the same names; a test
 /// compares the two through `forkspace-rt methods`.
-pub const METHODS: [&str; 23] = [
+pub const METHODS: [&str; 24] = [
     "runtime/info",
     "runtime/shutdown",
     "env/list",
@@ -50,6 +51,7 @@ pub const METHODS: [&str; 23] = [
     "snapshot/list",
     "snapshot/delete",
     "branch/diff",
+    "branch/merge",
 ];
 
 /// Notifications the runtime sends.
@@ -116,6 +118,21 @@ struct SnapshotCreateParams {
 
 fn yes() -> bool {
     true
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct DiffParams {
+    a: String,
+    b: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct MergeParams {
+    from: String,
+    into: String,
+    strategy: merge::Strategy,
 }
 
 #[derive(Deserialize)]
@@ -280,6 +297,32 @@ impl Runtime {
                     self.spawner.kill(pid, libc::SIGKILL).await?;
                 }
                 Ok(json!({ "killed": true }))
+            }
+            "branch/diff" => {
+                let p: DiffParams = parse(method, params)?;
+                let rt = self.clone();
+                let d = tokio::task::spawn_blocking(move || merge::diff(&rt, &p.a, &p.b))
+                    .await
+                    .map_err(|e| Error::Task(e.to_string()))??;
+                to_json(d)
+            }
+            "branch/merge" => {
+                let p: MergeParams = parse(method, params)?;
+                let rt = self.clone();
+                let (from, into) = (p.from.clone(), p.into.clone());
+                let m = tokio::task::spawn_blocking(move || merge::merge(&rt, &p.from, &p.into, p.strategy))
+                    .await
+                    .map_err(|e| Error::Task(e.to_string()))??;
+                if m.aborted {
+                    let count = m.conflicts.len();
+                    return Err(Error::MergeConflict {
+                        from,
+                        into,
+                        count,
+                        merged: serde_json::to_value(&m).unwrap_or_default(),
+                    });
+                }
+                to_json(m)
             }
             other => Err(Error::MethodNotFound(other.to_string())),
         }

@@ -193,6 +193,8 @@ pub async fn restore(rt: &Arc<Runtime>, snap_id: &str, into: Option<&str>) -> Re
             .map_err(Error::Layer)?
     };
     undo.layer = true;
+    // A restart reuses the directory: the previous incarnation's criu files must not linger.
+    remove_tree(&work).map_err(|e| Error::Io("clear the criu work directory", work.clone(), e))?;
     for d in [&rootfs, &work] {
         std::fs::create_dir_all(d).map_err(|e| Error::Io("create the sandbox directory", d.clone(), e))?;
     }

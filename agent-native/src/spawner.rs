@@ -163,9 +163,12 @@ fn serve(sock: OwnedFd) -> ! {
     let mut mask = SigSet::empty();
     mask.add(Signal::SIGCHLD);
     let _ = mask.thread_block();
-    // SIGINT from a terminal belongs to the runtime, which shuts us down by closing the socket.
-    // SAFETY: setting a signal disposition to ignore; no handler code runs.
-    unsafe { libc::signal(libc::SIGINT, libc::SIG_IGN) };
+    // Signals meant for the runtime (a terminal's SIGINT, `pkill forkspace-rt`) must not kill the
+    // spawner: the runtime shuts it down by closing the socket, after stopping the sandboxes.
+    for sig in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
+        // SAFETY: setting a signal disposition to ignore; no handler code runs.
+        unsafe { libc::signal(sig, libc::SIG_IGN) };
+    }
     let Ok(sigfd) = SignalFd::with_flags(&mask, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK) else {
         exit_now(1);
     };
