@@ -183,6 +183,9 @@ pub struct ExecParams {
     pub stdin: Option<String>,
     #[serde(default)]
     pub timeout_ms: Option<u64>,
+    /// Placed into the sandbox's files before the command starts.
+    #[serde(default)]
+    pub files: Vec<FileSpec>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -399,6 +402,9 @@ pub async fn exec(rt: &Arc<Runtime>, conn: &Arc<Connection>, p: ExecParams) -> R
     let (mut process, stdin) = plan::process(&command, &live.id, &rt.host)?;
     process.cgroup_procs = live.cgroup.procs_files();
     let timeout = plan::timeout(p.timeout_ms)?;
+    for f in plan::files(&p.files, &process.cwd)? {
+        safe_fs::write_file(&live.rootfs, &f.path, &f.content, f.mode).map_err(|e| Error::Sandbox(e.into()))?;
+    }
     let registration = rt.execs.register(&p.exec_id, conn.id, &live.id, live.environment)?;
     live.running_execs.fetch_add(1, Ordering::SeqCst);
     let ended = exec::supervise(

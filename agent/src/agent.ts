@@ -7,6 +7,9 @@ import type { AgentConfig } from './config';
 import type { Logger } from './log';
 import { EnvironmentService } from './core/environments';
 import { ExecService } from './core/exec';
+import { ModeService } from './core/modes';
+import { SandboxService } from './core/sandboxes';
+import { forwardRuntimeEvents } from './api/events';
 import { RuntimeClient } from './runtime/runtimeClient';
 import { AGENT_VERSION, registerHandlers } from './api/handlers';
 import { listenUnix, listenWebSocket, loadToken } from './api/listeners';
@@ -16,6 +19,8 @@ export class Agent {
   readonly runtime: RuntimeClient;
   readonly environments: EnvironmentService;
   readonly exec: ExecService;
+  readonly sandboxes: SandboxService;
+  readonly modes: ModeService;
   readonly rpc: RpcServer;
   private unixServer: net.Server | undefined;
   private wsServer: WebSocketServer | undefined;
@@ -30,8 +35,11 @@ export class Agent {
     this.runtime = new RuntimeClient(config, log);
     this.environments = new EnvironmentService(this.runtime);
     this.exec = new ExecService(this.runtime, this.environments);
+    this.sandboxes = new SandboxService(this.runtime);
+    this.modes = new ModeService(this.runtime, this.sandboxes, this.exec);
     this.rpc = new RpcServer(log);
     registerHandlers(this.rpc, this);
+    forwardRuntimeEvents(this.runtime, this.rpc);
   }
 
   async start(): Promise<void> {

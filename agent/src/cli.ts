@@ -6,6 +6,7 @@ import { UsageError } from './cli/args';
 import { connectAgent } from './cli/connect';
 import { ENV_USAGE, envCommand } from './cli/envCommand';
 import { RUN_USAGE, runCommand } from './cli/runCommand';
+import { SANDBOX_COMMANDS, SANDBOX_USAGE } from './cli/sandboxCommands';
 import { fail, warn } from './cli/ui';
 
 const USAGE = `forkspace: sandboxes you can checkpoint, restore and branch
@@ -20,7 +21,9 @@ commands:
 
 ${RUN_USAGE.split('\n')[0]}
 ${AGENT_USAGE.split('\n')[0]}
-${ENV_USAGE}`;
+${ENV_USAGE}
+
+${SANDBOX_USAGE}`;
 
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
@@ -39,12 +42,18 @@ async function main(argv: string[]): Promise<number> {
     case 'version':
     case '--version':
       return print(`forkspace 0.1.0 (node ${process.version})`);
+    case 'ls':
+      return withClient(await client(), (c) => SANDBOX_COMMANDS.sandbox(c, ['list', ...rest]));
     case undefined:
     case 'help':
     case '--help':
     case '-h':
       return print(USAGE);
     default:
+      if (command in SANDBOX_COMMANDS) {
+        if (rest[0] === '--help' || rest[0] === '-h') return print(SANDBOX_USAGE);
+        return withClient(await client(), (c) => SANDBOX_COMMANDS[command](c, rest));
+      }
       throw new UsageError(`unknown command "${command}"\n\n${USAGE}`);
   }
 }

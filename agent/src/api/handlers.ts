@@ -3,17 +3,38 @@
 import {
   AgentStatus,
   AgentStop,
+  BranchDiff,
+  BranchMerge,
   EnvBuild,
   EnvList,
   EnvProgress,
   ErrorCodes,
+  ExecBranch,
   ExecOutput,
   ExecRun,
   ExecStarted,
   Initialize,
   PROTOCOL_VERSION,
   ProtocolError,
+  SandboxCreate,
+  SandboxDestroy,
+  SandboxExec,
+  SandboxGet,
+  SandboxList,
+  SandboxPause,
+  SandboxResume,
+  SandboxStart,
+  SandboxStop,
+  SnapshotBranch,
+  SnapshotCreate,
+  SnapshotDelete,
+  SnapshotGet,
+  SnapshotList,
+  SnapshotRestore,
+  TreeGet,
 } from '../protocol';
+import type { ExecObserver } from '../core/exec';
+import type { Peer } from './rpcServer';
 import type { Agent } from '../agent';
 import type { RpcServer } from './rpcServer';
 
@@ -33,7 +54,7 @@ export function registerHandlers(server: RpcServer, agent: Agent): void {
       protocolVersion: PROTOCOL_VERSION,
       serverName: 'forkspace-agent',
       serverVersion: AGENT_VERSION,
-      capabilities: { executionModes: ['ephemeral'], streaming: true, cancellation: true },
+      capabilities: { executionModes: ['ephemeral', 'checkpointed', 'branched', 'persistent'], streaming: true, cancellation: true },
     };
   });
 
@@ -52,14 +73,41 @@ export function registerHandlers(server: RpcServer, agent: Agent): void {
   );
 
   server.on(ExecRun, (params, { peer, signal }) =>
-    agent.exec.run(
-      params,
-      {
-        started: (info) => peer.notify(ExecStarted, info),
-        output: (chunk) => peer.notify(ExecOutput, chunk),
-        progress: (message, name) => peer.notify(EnvProgress, { name, message }),
-      },
-      signal,
-    ),
+    params.mode === 'checkpointed'
+      ? agent.modes.checkpointed(params, streamTo(peer), signal)
+      : agent.exec.run(params, streamTo(peer), signal),
   );
+  server.on(ExecBranch, (params, { peer, signal }) => agent.modes.branched(params, streamTo(peer), signal));
+
+  const sandboxes = agent.sandboxes;
+  server.on(SandboxCreate, (p) => sandboxes.create(p));
+  server.on(SandboxExec, async (p, { peer, signal }) => {
+    const { sandbox } = await sandboxes.get(p.sandboxId);
+    return agent.exec.runIn(p, sandbox.environment, streamTo(peer), signal);
+  });
+  server.on(SandboxGet, (p) => sandboxes.get(p.sandboxId));
+  server.on(SandboxList, () => sandboxes.list());
+  server.on(SandboxPause, (p) => sandboxes.pause(p.sandboxId));
+  server.on(SandboxResume, (p) => sandboxes.resume(p.sandboxId));
+  server.on(SandboxStop, (p) => sandboxes.stop(p.sandboxId));
+  server.on(SandboxStart, (p) => sandboxes.start(p.sandboxId));
+  server.on(SandboxDestroy, (p) => sandboxes.destroy(p.sandboxId));
+  server.on(SnapshotCreate, (p) => sandboxes.snapshot(p.sandboxId, p.leaveRunning, p.label));
+  server.on(SnapshotRestore, (p) => sandboxes.restore(p.snapshotId));
+  server.on(SnapshotBranch, (p) => sandboxes.branch(p.snapshotId, p.count));
+  server.on(SnapshotGet, (p) => sandboxes.getSnapshot(p.snapshotId));
+  server.on(SnapshotList, () => sandboxes.listSnapshots());
+  server.on(SnapshotDelete, (p) => sandboxes.deleteSnapshot(p.snapshotId));
+  server.on(BranchDiff, (p) => sandboxes.diff(p.a, p.b) as never);
+  server.on(BranchMerge, (p) => sandboxes.merge(p.from, p.into, p.strategy) as never);
+  server.on(TreeGet, (p) => sandboxes.tree(p.includeDestroyed));
+}
+
+/** Streams an execution's start, output and environment-build progress to the peer that asked. */
+function streamTo(peer: Peer): ExecObserver {
+  return {
+    started: (info) => peer.notify(ExecStarted, info),
+    output: (chunk) => peer.notify(ExecOutput, chunk),
+    progress: (message, name) => peer.notify(EnvProgress, { name, message }),
+  };
 }

@@ -1,18 +1,21 @@
-// Ephemeral execution (the seed's `ephemeral` mode): a fresh sandbox per run, destroyed afterwards.
-// Translates the public exec/run into the runtime's sandbox/run, builds the environment on first use,
-// streams decoded output, and turns cancellation into a kill of the sandbox.
+// Running commands through the runtime with streamed, decoded output: ephemeral runs (a fresh sandbox,
+// destroyed after) and runs inside a persistent sandbox. Builds the environment on first use and turns
+// cancellation into a kill of the process.
 import { randomBytes } from 'node:crypto';
-import { ErrorCodes, ProtocolError } from '../protocol';
-import type { ExecResult, ExecRunParams } from '../protocol';
 import type { z } from 'zod';
-import { RtExecKill, RtSandboxRun, type RtRunParams, type RtRunResult } from '../protocol/runtime';
+import { ErrorCodes, ProtocolError } from '../protocol';
+import type { ExecResult } from '../protocol';
 import type { ExecRunParams as ExecRunSchema } from '../protocol/exec';
+import type { SandboxExecParams as SandboxExecSchema } from '../protocol/sandboxes';
+import { RtExecKill, RtSandboxExec, RtSandboxRun, type RtRunParams } from '../protocol/runtime';
 import type { RuntimeClient } from '../runtime/runtimeClient';
 import type { EnvironmentService } from './environments';
 import { DEFAULT_ENVIRONMENT, invocationFor } from './languages';
 import { DEFAULT_MAX_OUTPUT_BYTES, OutputCollector, type StreamName } from './outputCollector';
 
 export type ParsedExecRun = z.output<typeof ExecRunSchema>;
+export type ParsedSandboxExec = z.output<typeof SandboxExecSchema>;
+type FileList = ParsedExecRun['files'];
 
 export interface ExecObserver {
   started?(info: { execId: string; sandboxId: string; environment: string }): void;
@@ -24,36 +27,88 @@ export function newExecId(): string {
   return `ex-${randomBytes(6).toString('hex')}`;
 }
 
+/** What the runtime reports about a finished process, before the agent adds the output. */
+interface RuntimeOutcome {
+  sandboxId: string;
+  environment: string;
+  exitCode: number;
+  signal: string | null;
+  timedOut: boolean;
+  killed: boolean;
+  durationMs: number;
+  oomKilled?: boolean;
+  pidsLimitHit?: boolean;
+  memoryPeakBytes?: number | null;
+  cpuTimeMs?: number | null;
+}
+
 export class ExecService {
   constructor(
     private readonly runtime: RuntimeClient,
     private readonly environments: EnvironmentService,
   ) {}
 
+  /** Ephemeral mode: a fresh sandbox runs the code or command and is destroyed afterwards. */
   async run(params: ParsedExecRun, observer: ExecObserver = {}, signal?: AbortSignal): Promise<ExecResult> {
     const execId = params.execId ?? newExecId();
     const environment = params.environment ?? DEFAULT_ENVIRONMENT;
-    const rt = toRuntimeParams(execId, environment, params);
+    const invocation = invocationFor(environment, params);
+    const rt: RtRunParams = {
+      execId,
+      environment,
+      argv: invocation.argv,
+      env: params.env,
+      cwd: params.cwd,
+      limits: params.limits,
+      stdin: toBase64(params.stdin),
+      files: runtimeFiles(invocation.files, params.files),
+      timeoutMs: params.timeoutMs,
+    };
+    const once = () =>
+      this.stream(execId, environment, params.maxOutputBytes, observer, signal, async () => {
+        const r = await this.runtime.request(RtSandboxRun, rt);
+        return { ...r, environment: r.environment };
+      });
     try {
-      return await this.runOnce(execId, environment, rt, params, observer, signal);
+      return await once();
     } catch (e) {
       if (!(e instanceof ProtocolError) || e.code !== ErrorCodes.EnvironmentNotBuilt) throw e;
       observer.progress?.(`building environment ${environment} (first use)`, environment);
       await this.environments.build(environment, (m) => observer.progress?.(m, environment));
-      return this.runOnce(execId, environment, rt, params, observer, signal);
+      return once();
     }
   }
 
-  private async runOnce(
+  /** Persistent mode: the code or command runs inside a running sandbox. */
+  async runIn(params: ParsedSandboxExec, environment: string, observer: ExecObserver = {}, signal?: AbortSignal): Promise<ExecResult> {
+    const execId = params.execId ?? newExecId();
+    const invocation = invocationFor(environment, params);
+    return this.stream(execId, environment, params.maxOutputBytes, observer, signal, async () => {
+      const r = await this.runtime.request(RtSandboxExec, {
+        execId,
+        sandboxId: params.sandboxId,
+        argv: invocation.argv,
+        env: params.env,
+        cwd: params.cwd,
+        stdin: toBase64(params.stdin),
+        timeoutMs: params.timeoutMs,
+        files: runtimeFiles(invocation.files, params.files),
+      });
+      return { ...r, environment };
+    });
+  }
+
+  /** Runs one runtime call that starts a process tagged `execId`, collecting and forwarding its output. */
+  private async stream(
     execId: string,
     environment: string,
-    rt: RtRunParams,
-    params: ParsedExecRun,
+    maxOutputBytes: number | undefined,
     observer: ExecObserver,
-    signal?: AbortSignal,
+    signal: AbortSignal | undefined,
+    call: () => Promise<RuntimeOutcome>,
   ): Promise<ExecResult> {
     signal?.throwIfAborted();
-    const output = new OutputCollector(params.maxOutputBytes ?? DEFAULT_MAX_OUTPUT_BYTES, (stream, data, seq) =>
+    const output = new OutputCollector(maxOutputBytes ?? DEFAULT_MAX_OUTPUT_BYTES, (stream, data, seq) =>
       observer.output?.({ execId, stream, data, seq }),
     );
     let started = false;
@@ -71,9 +126,9 @@ export class ExecService {
       output: (p) => output.push(p.stream, Buffer.from(p.dataBase64, 'base64')),
     });
     signal?.addEventListener('abort', kill, { once: true });
-    let result: RtRunResult;
+    let result: RuntimeOutcome;
     try {
-      result = await this.runtime.request(RtSandboxRun, rt);
+      result = await call();
     } finally {
       signal?.removeEventListener('abort', kill);
       listener.dispose();
@@ -90,36 +145,27 @@ export class ExecService {
       signal: result.signal,
       ...text,
       durationMs: result.durationMs,
-      oomKilled: result.oomKilled,
+      oomKilled: result.oomKilled ?? false,
       timedOut: result.timedOut,
-      pidsLimitHit: result.pidsLimitHit,
-      memoryPeakBytes: result.memoryPeakBytes,
-      cpuTimeMs: result.cpuTimeMs,
+      pidsLimitHit: result.pidsLimitHit ?? false,
+      memoryPeakBytes: result.memoryPeakBytes ?? null,
+      cpuTimeMs: result.cpuTimeMs ?? null,
     };
   }
 }
 
-function toRuntimeParams(execId: string, environment: string, p: ParsedExecRun): RtRunParams {
-  const invocation = invocationFor(environment, p);
+function toBase64(text: string | undefined): string | undefined {
+  return text === undefined ? undefined : Buffer.from(text, 'utf8').toString('base64');
+}
+
+function runtimeFiles(generated: { path: string; content: Buffer; mode?: number }[], given: FileList) {
   const files = [
-    ...invocation.files.map((f) => ({ path: f.path, contentBase64: f.content.toString('base64'), mode: f.mode })),
-    ...(p.files ?? []).map((f) => ({
+    ...generated.map((f) => ({ path: f.path, contentBase64: f.content.toString('base64'), mode: f.mode })),
+    ...(given ?? []).map((f) => ({
       path: f.path,
       contentBase64: f.encoding === 'base64' ? f.content : Buffer.from(f.content, 'utf8').toString('base64'),
       mode: f.mode,
     })),
   ];
-  return {
-    execId,
-    environment,
-    argv: invocation.argv,
-    env: p.env,
-    cwd: p.cwd,
-    limits: p.limits,
-    stdin: p.stdin === undefined ? undefined : Buffer.from(p.stdin, 'utf8').toString('base64'),
-    files: files.length ? files : undefined,
-    timeoutMs: p.timeoutMs,
-  };
+  return files.length ? files : undefined;
 }
-
-export type { ExecRunParams };

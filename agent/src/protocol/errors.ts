@@ -40,6 +40,18 @@ export const ErrorCodes = {
   CommandNotFound: -33007,
   /** The execId is already used by a running execution. */
   ExecIdInUse: -33008,
+  /** No sandbox with that id. */
+  SandboxNotFound: -33005,
+  /** No snapshot with that id. */
+  SnapshotNotFound: -33009,
+  /** The sandbox is in a state the request cannot act on; the message says which state it needs. */
+  SandboxState: -33010,
+  /** CRIU failed to dump or restore; the message carries its log's reasons. */
+  CheckpointFailed: -33011,
+  /** This host cannot provide the feature (CRIU missing, say); the message says what to install. */
+  Unsupported: -33012,
+  /** A merge with strategy `fail` found conflicts and applied nothing; `data` lists them with both sides. */
+  MergeConflict: -33013,
 } as const;
 
 export type ErrorCodeName = keyof typeof ErrorCodes;

@@ -33,9 +33,18 @@ export const ExecRunParams = z
     stdin: z.string().optional(),
     /** Bytes of stdout and of stderr kept in the result (streaming is never cut). Default 8 MiB. */
     maxOutputBytes: z.number().int().min(0).max(256 * 1024 * 1024).optional(),
+    /** ephemeral (default): a fresh sandbox, destroyed after. checkpointed: start from `checkpointId` (or a
+     * fresh sandbox), run, and snapshot the result; the result carries the new `checkpointId`. */
+    mode: z.enum(['ephemeral', 'checkpointed']).optional(),
+    /** With mode checkpointed: the snapshot to start from. */
+    checkpointId: z.string().min(1).optional(),
   })
   .refine((p) => (p.code === undefined) !== (p.command === undefined), {
     message: 'give exactly one of `code` or `command`',
+  })
+  .refine((p) => p.checkpointId === undefined || p.mode === 'checkpointed', {
+    message: '`checkpointId` needs mode "checkpointed"',
+    path: ['checkpointId'],
   });
 export type ExecRunParams = z.input<typeof ExecRunParams>;
 
@@ -59,6 +68,8 @@ export const ExecResult = z.object({
   pidsLimitHit: z.boolean(),
   memoryPeakBytes: z.number().nullable(),
   cpuTimeMs: z.number().nullable(),
+  /** mode checkpointed: the snapshot taken after the run. */
+  checkpointId: z.string().optional(),
 });
 export type ExecResult = z.infer<typeof ExecResult>;
 
@@ -87,3 +98,39 @@ export const ExecOutput = notification(
   'A chunk of an execution\'s output.',
 );
 export type ExecOutputParams = z.infer<typeof ExecOutput.params>;
+
+export const ExecBranchParams = z
+  .strictObject({
+    snapshotId: z.string().min(1),
+    code: z.string().optional(),
+    command: z.union([z.string().min(1), z.array(z.string()).min(1)]).optional(),
+    /** map: one branch per input, which the command gets on stdin and as $FORKSPACE_INPUT. */
+    inputs: z.array(z.string()).min(1).max(64).optional(),
+    /** race: how many identical branches run the command. */
+    count: z.number().int().min(1).max(64).optional(),
+    /** map: every branch runs to the end. race: the first to exit 0 wins and the rest are stopped. */
+    strategy: z.enum(['map', 'race']),
+    env: z.record(z.string(), z.string()).optional(),
+    cwd: z.string().startsWith('/', 'must be an absolute path').optional(),
+    timeoutMs: z.number().int().positive().max(7 * 24 * 3600 * 1000).optional(),
+    maxOutputBytes: z.number().int().min(0).max(256 * 1024 * 1024).optional(),
+    /** Keep the branches after the run (default: destroy them). */
+    keep: z.boolean().optional(),
+  })
+  .refine((p) => (p.code === undefined) !== (p.command === undefined), { message: 'give exactly one of `code` or `command`' })
+  .refine((p) => (p.inputs === undefined) !== (p.count === undefined), { message: 'give `inputs` (one branch each) or `count`, not both' });
+
+export const ExecBranch = request(
+  'exec/branch',
+  ExecBranchParams,
+  z.object({
+    snapshotId: z.string(),
+    strategy: z.enum(['map', 'race']),
+    /** One per branch, in input order; a race's losers are marked cancelled (exitCode from SIGKILL). */
+    results: z.array(ExecResult),
+    /** race: the index of the winner, or null when no branch exited 0. */
+    winner: z.number().int().nullable(),
+    branchTimeMs: z.number(),
+  }),
+  'Runs a command in N branches of a snapshot in parallel (the branched mode): map or race.',
+);

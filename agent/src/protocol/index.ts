@@ -6,7 +6,36 @@ export type { Direction, NotificationType, ParamsOf, RequestType, ResultOf } fro
 export { Id, Limits, Empty } from './common';
 export { PROTOCOL_VERSION, Initialize, Shutdown, Exit, CancelRequest, AgentStatus, AgentStop } from './lifecycle';
 export { EnvList, EnvBuild, EnvProgress, EnvironmentInfo } from './environments';
-export { ExecRun, ExecRunParams, ExecResult, ExecStarted, ExecOutput, FileInput } from './exec';
+export { ExecRun, ExecRunParams, ExecResult, ExecStarted, ExecOutput, FileInput, ExecBranch, ExecBranchParams } from './exec';
+export {
+  Sandbox,
+  SandboxState,
+  SandboxCreate,
+  SandboxExec,
+  SandboxExecParams,
+  SandboxGet,
+  SandboxList,
+  SandboxPause,
+  SandboxResume,
+  SandboxDestroy,
+  SandboxChanged,
+  SandboxOutput,
+} from './sandboxes';
+export {
+  Snapshot,
+  SnapshotTimings,
+  SnapshotCreate,
+  SnapshotRestore,
+  SnapshotBranch,
+  SnapshotGet,
+  SnapshotList,
+  SnapshotDelete,
+  SandboxStop,
+  SandboxStart,
+  SnapshotChanged,
+  Restored,
+} from './snapshots';
+export { BranchDiff, BranchMerge, MergeStrategy, MergeResult, TreeGet, TreeNode, Change } from './branches';
 export type { ExecOutputParams } from './exec';
 export { AgentRequests, AgentNotifications } from './methods';
 export { DEFAULT_MAX_MESSAGE_BYTES, TransportBase } from './transport';

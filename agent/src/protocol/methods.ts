@@ -1,7 +1,67 @@
 // The agent's method table: every request and notification of the public protocol, in one list.
 import { AgentStatus, AgentStop, CancelRequest, Exit, Initialize, Shutdown } from './lifecycle';
 import { EnvBuild, EnvList, EnvProgress } from './environments';
-import { ExecOutput, ExecRun, ExecStarted } from './exec';
+import { ExecBranch, ExecOutput, ExecRun, ExecStarted } from './exec';
+import {
+  SandboxChanged,
+  SandboxCreate,
+  SandboxDestroy,
+  SandboxExec,
+  SandboxGet,
+  SandboxList,
+  SandboxOutput,
+  SandboxPause,
+  SandboxResume,
+} from './sandboxes';
+import {
+  SandboxStart,
+  SandboxStop,
+  SnapshotBranch,
+  SnapshotChanged,
+  SnapshotCreate,
+  SnapshotDelete,
+  SnapshotGet,
+  SnapshotList,
+  SnapshotRestore,
+} from './snapshots';
+import { BranchDiff, BranchMerge, TreeGet } from './branches';
 
-export const AgentRequests = [Initialize, Shutdown, AgentStatus, AgentStop, EnvList, EnvBuild, ExecRun] as const;
-export const AgentNotifications = [Exit, CancelRequest, ExecStarted, ExecOutput, EnvProgress] as const;
+export const AgentRequests = [
+  Initialize,
+  Shutdown,
+  AgentStatus,
+  AgentStop,
+  EnvList,
+  EnvBuild,
+  ExecRun,
+  ExecBranch,
+  SandboxCreate,
+  SandboxExec,
+  SandboxGet,
+  SandboxList,
+  SandboxPause,
+  SandboxResume,
+  SandboxStop,
+  SandboxStart,
+  SandboxDestroy,
+  SnapshotCreate,
+  SnapshotRestore,
+  SnapshotBranch,
+  SnapshotGet,
+  SnapshotList,
+  SnapshotDelete,
+  BranchDiff,
+  BranchMerge,
+  TreeGet,
+] as const;
+
+export const AgentNotifications = [
+  Exit,
+  CancelRequest,
+  ExecStarted,
+  ExecOutput,
+  EnvProgress,
+  SandboxOutput,
+  SandboxChanged,
+  SnapshotChanged,
+] as const;

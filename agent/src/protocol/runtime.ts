@@ -53,7 +53,6 @@ export const RtEnvBuild = request(
   'Builds an environment once.',
 );
 export const RtSandboxRun = request('sandbox/run', RtRunParams, RtRunResult, 'Runs argv in a fresh sandbox, destroyed afterwards.');
-export const RtSandboxList = request('sandbox/list', Empty, z.object({ sandboxes: z.array(z.record(z.string(), z.unknown())) }), 'Running sandboxes.');
 export const RtExecKill = request('exec/kill', z.strictObject({ execId: z.string() }), z.object({ killed: z.boolean() }), 'SIGKILLs a running exec.');
 
 export const RtExecStarted = notification('exec/started', z.object({ execId: z.string(), sandboxId: z.string(), pid: z.number() }), 'A run\'s first process exec\'d.');
@@ -64,5 +63,144 @@ export const RtExecOutput = notification(
 );
 export const RtEnvProgress = notification('env/progress', z.object({ name: z.string(), message: z.string() }), 'Environment build progress.');
 
-export const RuntimeRequests = [RtInfo, RtShutdown, RtEnvList, RtEnvBuild, RtSandboxRun, RtSandboxList, RtExecKill] as const;
-export const RuntimeNotifications = [RtExecStarted, RtExecOutput, RtEnvProgress] as const;
+// Persistent sandboxes, snapshots and branches: the runtime returns the catalog's rows (agent-native
+// catalog.rs); the agent maps them to the public shapes.
+export const RtSandboxRow = z.object({
+  id: z.string(),
+  environment: z.string(),
+  state: z.string(),
+  originSnapshot: z.string().nullable(),
+  lastSnapshot: z.string().nullable(),
+  spec: z.object({
+    argv: z.array(z.string()),
+    env: z.record(z.string(), z.string()),
+    cwd: z.string().nullable(),
+    memoryBytes: z.number().nullable(),
+    cpus: z.number().nullable(),
+    pids: z.number().nullable(),
+  }),
+  labels: z.record(z.string(), z.string()),
+  exitCode: z.number().nullable(),
+  createdAtMs: z.number(),
+  updatedAtMs: z.number(),
+});
+export type RtSandboxRow = z.infer<typeof RtSandboxRow>;
+
+export const RtSnapshotRow = z.object({
+  id: z.string(),
+  sandboxId: z.string(),
+  parentSnapshot: z.string().nullable(),
+  environment: z.string(),
+  state: z.string(),
+  label: z.string().nullable(),
+  memoryBytes: z.number(),
+  createdAtMs: z.number(),
+  layers: z.array(z.string()),
+  external: z.record(z.string(), z.number()),
+});
+export type RtSnapshotRow = z.infer<typeof RtSnapshotRow>;
+
+const RtFile = z.strictObject({ path: z.string(), contentBase64: z.string(), mode: z.number().optional() });
+const SandboxRef = z.strictObject({ sandboxId: z.string() });
+const SnapshotRef = z.strictObject({ snapshotId: z.string() });
+const Timings = z.object({ pauseMs: z.number(), dumpMs: z.number(), fsMs: z.number(), totalMs: z.number() });
+const RtCreated = z.object({ snapshot: RtSnapshotRow, timings: Timings });
+const RtRestored = z.object({ sandboxId: z.string(), snapshotId: z.string(), lazy: z.boolean(), timeToRunningMs: z.number() });
+const RtState = z.object({ sandboxId: z.string(), state: z.string() });
+
+export const RtExecList = request('exec/list', Empty, z.object({ execs: z.array(z.record(z.string(), z.unknown())) }), 'Running execs.');
+export const RtSandboxCreate = request(
+  'sandbox/create',
+  z.strictObject({
+    environment: z.string(),
+    argv: z.array(z.string()).optional(),
+    env: z.record(z.string(), z.string()).optional(),
+    cwd: z.string().optional(),
+    limits: RtLimits.optional(),
+    files: z.array(RtFile).optional(),
+    labels: z.record(z.string(), z.string()).optional(),
+  }),
+  z.object({ sandbox: RtSandboxRow }),
+  'Creates a persistent sandbox.',
+);
+export const RtSandboxExec = request(
+  'sandbox/exec',
+  z.strictObject({
+    execId: z.string(),
+    sandboxId: z.string(),
+    argv: z.array(z.string()),
+    env: z.record(z.string(), z.string()).optional(),
+    cwd: z.string().optional(),
+    stdin: z.string().optional(),
+    timeoutMs: z.number().optional(),
+    files: z.array(RtFile).optional(),
+  }),
+  z.object({ sandboxId: z.string(), exitCode: z.number(), signal: z.string().nullable(), timedOut: z.boolean(), killed: z.boolean(), durationMs: z.number() }),
+  'Runs argv inside a running sandbox.',
+);
+export const RtSandboxGet = request('sandbox/get', SandboxRef, z.object({ sandbox: RtSandboxRow }), 'One sandbox.');
+export const RtSandboxList = request('sandbox/list', Empty, z.object({ sandboxes: z.array(RtSandboxRow) }), 'All sandboxes.');
+export const RtSandboxPause = request('sandbox/pause', SandboxRef, RtState, 'Freeze.');
+export const RtSandboxResume = request('sandbox/resume', SandboxRef, RtState, 'Thaw.');
+export const RtSandboxStop = request('sandbox/stop', SandboxRef, RtCreated, 'Snapshot and end.');
+export const RtSandboxStart = request('sandbox/start', SandboxRef, RtRestored, 'Restore a stopped sandbox.');
+export const RtSandboxDestroy = request('sandbox/destroy', SandboxRef, RtState, 'Destroy.');
+export const RtSnapshotCreate = request(
+  'snapshot/create',
+  z.strictObject({ sandboxId: z.string(), leaveRunning: z.boolean().optional(), label: z.string().optional() }),
+  RtCreated,
+  'Snapshot a sandbox.',
+);
+export const RtSnapshotRestore = request('snapshot/restore', SnapshotRef, RtRestored, 'Restore into a new sandbox.');
+export const RtSnapshotBranch = request(
+  'snapshot/branch',
+  z.strictObject({ snapshotId: z.string(), count: z.number() }),
+  z.object({ snapshotId: z.string(), branches: z.array(RtRestored), totalMs: z.number() }),
+  'N restores at once.',
+);
+export const RtSnapshotGet = request('snapshot/get', SnapshotRef, z.object({ snapshot: RtSnapshotRow }), 'One snapshot.');
+export const RtSnapshotList = request('snapshot/list', Empty, z.object({ snapshots: z.array(RtSnapshotRow) }), 'All ready snapshots.');
+export const RtSnapshotDelete = request('snapshot/delete', SnapshotRef, z.object({ snapshotId: z.string(), deleted: z.boolean() }), 'Delete.');
+export const RtBranchDiff = request('branch/diff', z.strictObject({ a: z.string(), b: z.string() }), z.record(z.string(), z.unknown()), 'Diff.');
+export const RtBranchMerge = request(
+  'branch/merge',
+  z.strictObject({ from: z.string(), into: z.string(), strategy: z.string() }),
+  z.record(z.string(), z.unknown()),
+  'Merge.',
+);
+
+export const RtSandboxOutput = notification(
+  'sandbox/output',
+  z.object({ sandboxId: z.string(), stream: z.enum(['stdout', 'stderr']), seq: z.number(), dataBase64: z.string() }),
+  'Console output of a sandbox\'s pid 1.',
+);
+export const RtSandboxChanged = notification('sandbox/changed', z.object({ sandboxId: z.string(), state: z.string() }), 'State change.');
+export const RtSnapshotChanged = notification('snapshot/changed', z.object({ snapshotId: z.string(), state: z.string() }), 'Snapshot ready or deleted.');
+
+export const RuntimeRequests = [
+  RtInfo,
+  RtShutdown,
+  RtEnvList,
+  RtEnvBuild,
+  RtSandboxRun,
+  RtExecList,
+  RtExecKill,
+  RtSandboxCreate,
+  RtSandboxExec,
+  RtSandboxGet,
+  RtSandboxList,
+  RtSandboxPause,
+  RtSandboxResume,
+  RtSandboxStop,
+  RtSandboxStart,
+  RtSandboxDestroy,
+  RtSnapshotCreate,
+  RtSnapshotRestore,
+  RtSnapshotBranch,
+  RtSnapshotGet,
+  RtSnapshotList,
+  RtSnapshotDelete,
+  RtBranchDiff,
+  RtBranchMerge,
+] as const;
+export const RuntimeNotifications = [RtExecStarted, RtExecOutput, RtEnvProgress, RtSandboxOutput, RtSandboxChanged, RtSnapshotChanged] as const;

@@ -2,7 +2,7 @@
 // running), reconnects after the runtime restarts, and routes the runtime's notifications to whoever
 // waits for that execution or environment.
 import { connectUnixSocket, ErrorCodes, ProtocolError, RpcClient } from '../protocol';
-import type { RequestOptions, RequestType } from '../protocol';
+import type { NotificationType, RequestOptions, RequestType } from '../protocol';
 import { RtEnvProgress, RtExecOutput, RtExecStarted } from '../protocol/runtime';
 import type { z } from 'zod';
 import type { AgentConfig } from '../config';
@@ -23,6 +23,8 @@ export class RuntimeClient {
   private lastError: string | undefined;
   private readonly execListeners = new Map<string, ExecListener>();
   private readonly progressListeners = new Map<string, Set<(message: string) => void>>();
+  /** Listeners for notifications that are not tied to one request (sandbox consoles, state changes). */
+  private readonly eventListeners: { type: NotificationType<unknown>; listener: (p: unknown) => void }[] = [];
 
   constructor(
     private readonly config: AgentConfig,
@@ -52,6 +54,13 @@ export class RuntimeClient {
     if (!set) this.progressListeners.set(name, (set = new Set()));
     set.add(listener);
     return { dispose: () => set.delete(listener) };
+  }
+
+  /** Listens to a runtime notification on this and every later connection. */
+  onRuntimeNotification<P>(type: NotificationType<P>, listener: (params: P) => void): void {
+    const entry = { type: type as NotificationType<unknown>, listener: listener as (p: unknown) => void };
+    this.eventListeners.push(entry);
+    this.client?.onNotification(entry.type, entry.listener);
   }
 
   close(): void {
@@ -84,6 +93,7 @@ export class RuntimeClient {
     client.onNotification(RtExecStarted, (p) => this.execListeners.get(p.execId)?.started?.(p));
     client.onNotification(RtExecOutput, (p) => this.execListeners.get(p.execId)?.output?.(p));
     client.onNotification(RtEnvProgress, (p) => this.progressListeners.get(p.name)?.forEach((l) => l(p.message)));
+    for (const { type, listener } of this.eventListeners) client.onNotification(type, listener);
     client.transport.onClose(() => {
       if (this.client === client) {
         this.client = undefined;

@@ -1,0 +1,170 @@
+// Persistent sandboxes, snapshots, branches and the branch tree, through the runtime. The runtime's
+// catalog rows are mapped to the public shapes here (internal paths and pipe inodes stay inside).
+import type { z } from 'zod';
+import type { Sandbox, Snapshot, TreeNode } from '../protocol';
+import type { SandboxCreate } from '../protocol/sandboxes';
+import {
+  RtBranchDiff,
+  RtBranchMerge,
+  RtSandboxCreate,
+  RtSandboxDestroy,
+  RtSandboxGet,
+  RtSandboxList,
+  RtSandboxPause,
+  RtSandboxResume,
+  RtSandboxStart,
+  RtSandboxStop,
+  RtSnapshotBranch,
+  RtSnapshotCreate,
+  RtSnapshotDelete,
+  RtSnapshotGet,
+  RtSnapshotList,
+  RtSnapshotRestore,
+  type RtSandboxRow,
+  type RtSnapshotRow,
+} from '../protocol/runtime';
+import type { RuntimeClient } from '../runtime/runtimeClient';
+import { DEFAULT_ENVIRONMENT } from './languages';
+
+type CreateParams = z.output<typeof SandboxCreate.params>;
+
+export function publicSandbox(r: RtSandboxRow): Sandbox {
+  return { ...r, state: r.state as Sandbox['state'] };
+}
+
+export function publicSnapshot(r: RtSnapshotRow): Snapshot {
+  return {
+    id: r.id,
+    sandboxId: r.sandboxId,
+    parentSnapshot: r.parentSnapshot,
+    environment: r.environment,
+    label: r.label,
+    memoryBytes: r.memoryBytes,
+    createdAtMs: r.createdAtMs,
+  };
+}
+
+export class SandboxService {
+  constructor(private readonly runtime: RuntimeClient) {}
+
+  async create(p: CreateParams) {
+    const argv = p.command === undefined ? undefined : typeof p.command === 'string' ? ['/bin/sh', '-c', p.command] : p.command;
+    const r = await this.runtime.request(RtSandboxCreate, {
+      environment: p.environment ?? DEFAULT_ENVIRONMENT,
+      argv,
+      env: p.env,
+      cwd: p.cwd,
+      limits: p.limits,
+      files: p.files?.map((f) => ({
+        path: f.path,
+        contentBase64: f.encoding === 'base64' ? f.content : Buffer.from(f.content, 'utf8').toString('base64'),
+        mode: f.mode,
+      })),
+      labels: p.labels,
+    });
+    return { sandbox: publicSandbox(r.sandbox) };
+  }
+
+  async get(sandboxId: string) {
+    return { sandbox: publicSandbox((await this.runtime.request(RtSandboxGet, { sandboxId })).sandbox) };
+  }
+
+  async list() {
+    return { sandboxes: (await this.runtime.request(RtSandboxList, {})).sandboxes.map(publicSandbox) };
+  }
+
+  pause(sandboxId: string) {
+    return this.runtime.request(RtSandboxPause, { sandboxId }) as Promise<{ sandboxId: string; state: Sandbox['state'] }>;
+  }
+
+  resume(sandboxId: string) {
+    return this.runtime.request(RtSandboxResume, { sandboxId }) as Promise<{ sandboxId: string; state: Sandbox['state'] }>;
+  }
+
+  destroy(sandboxId: string) {
+    return this.runtime.request(RtSandboxDestroy, { sandboxId }) as Promise<{ sandboxId: string; state: Sandbox['state'] }>;
+  }
+
+  async stop(sandboxId: string) {
+    const r = await this.runtime.request(RtSandboxStop, { sandboxId });
+    return { snapshot: publicSnapshot(r.snapshot), timings: r.timings };
+  }
+
+  start(sandboxId: string) {
+    return this.runtime.request(RtSandboxStart, { sandboxId });
+  }
+
+  async snapshot(sandboxId: string, leaveRunning?: boolean, label?: string) {
+    const r = await this.runtime.request(RtSnapshotCreate, { sandboxId, leaveRunning, label });
+    return { snapshot: publicSnapshot(r.snapshot), timings: r.timings };
+  }
+
+  restore(snapshotId: string) {
+    return this.runtime.request(RtSnapshotRestore, { snapshotId });
+  }
+
+  branch(snapshotId: string, count: number) {
+    return this.runtime.request(RtSnapshotBranch, { snapshotId, count });
+  }
+
+  async getSnapshot(snapshotId: string) {
+    return { snapshot: publicSnapshot((await this.runtime.request(RtSnapshotGet, { snapshotId })).snapshot) };
+  }
+
+  async listSnapshots() {
+    return { snapshots: (await this.runtime.request(RtSnapshotList, {})).snapshots.map(publicSnapshot) };
+  }
+
+  deleteSnapshot(snapshotId: string) {
+    return this.runtime.request(RtSnapshotDelete, { snapshotId });
+  }
+
+  diff(a: string, b: string) {
+    return this.runtime.request(RtBranchDiff, { a, b });
+  }
+
+  merge(from: string, into: string, strategy: string) {
+    return this.runtime.request(RtBranchMerge, { from, into, strategy });
+  }
+
+  /** environment → sandboxes made from it → their snapshots → sandboxes made from those → ... */
+  async tree(includeDestroyed = false): Promise<{ roots: TreeNode[] }> {
+    const [{ sandboxes }, { snapshots }] = await Promise.all([this.list(), this.listSnapshots()]);
+    return { roots: buildTree(sandboxes, snapshots, includeDestroyed) };
+  }
+}
+
+export function buildTree(sandboxes: Sandbox[], snapshots: Snapshot[], includeDestroyed: boolean): TreeNode[] {
+  const snapshotsOf = new Map<string, Snapshot[]>();
+  for (const s of snapshots) snapshotsOf.set(s.sandboxId, [...(snapshotsOf.get(s.sandboxId) ?? []), s]);
+  const sandboxesFrom = new Map<string, Sandbox[]>();
+  const roots = new Map<string, Sandbox[]>();
+  const known = new Set(snapshots.map((s) => s.id));
+  for (const sb of sandboxes) {
+    if (sb.originSnapshot && known.has(sb.originSnapshot)) {
+      sandboxesFrom.set(sb.originSnapshot, [...(sandboxesFrom.get(sb.originSnapshot) ?? []), sb]);
+    } else {
+      roots.set(sb.environment, [...(roots.get(sb.environment) ?? []), sb]);
+    }
+  }
+  // A sandbox is shown when it is alive or when something below it still exists.
+  const sandboxNode = (sb: Sandbox): TreeNode | undefined => {
+    const children = (snapshotsOf.get(sb.id) ?? []).map(snapshotNode);
+    if (sb.state === 'destroyed' && !includeDestroyed && children.length === 0) return undefined;
+    return { kind: 'sandbox', id: sb.id, sandbox: sb, children };
+  };
+  const snapshotNode = (s: Snapshot): TreeNode => ({
+    kind: 'snapshot',
+    id: s.id,
+    snapshot: s,
+    children: (sandboxesFrom.get(s.id) ?? []).map(sandboxNode).filter((n): n is TreeNode => n !== undefined),
+  });
+  return [...roots.entries()]
+    .map(([env, sbs]) => ({
+      kind: 'environment' as const,
+      id: env,
+      children: sbs.map(sandboxNode).filter((n): n is TreeNode => n !== undefined),
+    }))
+    .filter((n) => n.children.length > 0)
+    .sort((a, b) => a.id.localeCompare(b.id));
+}

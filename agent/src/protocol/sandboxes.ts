@@ -1,0 +1,93 @@
+// Persistent sandboxes: created from an environment (or restored from a snapshot), commands run inside,
+// paused, stopped (snapshot + end) and started again, destroyed.
+import { z } from 'zod';
+import { Id, Limits } from './common';
+import { ExecResult, FileInput } from './exec';
+import { notification, request } from './messages';
+
+export const SandboxState = z.enum(['running', 'paused', 'stopped', 'exited', 'failed', 'destroyed']);
+export type SandboxState = z.infer<typeof SandboxState>;
+
+export const Sandbox = z.object({
+  id: z.string(),
+  environment: z.string(),
+  state: SandboxState,
+  /** The snapshot it was restored or branched from: its parent in the branch tree. */
+  originSnapshot: z.string().nullable(),
+  lastSnapshot: z.string().nullable(),
+  spec: z.object({
+    argv: z.array(z.string()),
+    env: z.record(z.string(), z.string()),
+    cwd: z.string().nullable(),
+    memoryBytes: z.number().nullable(),
+    cpus: z.number().nullable(),
+    pids: z.number().nullable(),
+  }),
+  labels: z.record(z.string(), z.string()),
+  exitCode: z.number().nullable(),
+  createdAtMs: z.number(),
+  updatedAtMs: z.number(),
+});
+export type Sandbox = z.infer<typeof Sandbox>;
+
+const SandboxRef = z.strictObject({ sandboxId: z.string().min(1) });
+
+export const SandboxCreate = request(
+  'sandbox/create',
+  z.strictObject({
+    environment: z.string().min(1).optional(),
+    /** pid 1: a shell command line or an argv. Absent: an idle shell, so commands run with sandbox/exec. */
+    command: z.union([z.string().min(1), z.array(z.string()).min(1)]).optional(),
+    env: z.record(z.string(), z.string()).optional(),
+    cwd: z.string().startsWith('/', 'must be an absolute path').optional(),
+    limits: Limits.optional(),
+    files: z.array(FileInput).max(1000).optional(),
+    labels: z.record(z.string(), z.string()).optional(),
+  }),
+  z.object({ sandbox: Sandbox }),
+  'Creates a persistent sandbox and starts its first process.',
+);
+
+export const SandboxExecParams = z
+  .strictObject({
+    sandboxId: z.string().min(1),
+    execId: Id.optional(),
+    code: z.string().optional(),
+    command: z.union([z.string().min(1), z.array(z.string()).min(1)]).optional(),
+    env: z.record(z.string(), z.string()).optional(),
+    cwd: z.string().startsWith('/', 'must be an absolute path').optional(),
+    files: z.array(FileInput).max(1000).optional(),
+    stdin: z.string().optional(),
+    timeoutMs: z.number().int().positive().max(7 * 24 * 3600 * 1000).optional(),
+    maxOutputBytes: z.number().int().min(0).max(256 * 1024 * 1024).optional(),
+  })
+  .refine((p) => (p.code === undefined) !== (p.command === undefined), { message: 'give exactly one of `code` or `command`' });
+
+export const SandboxExec = request(
+  'sandbox/exec',
+  SandboxExecParams,
+  ExecResult,
+  'Runs code or a command inside a running sandbox (the persistent mode), streaming exec/output.',
+);
+
+export const SandboxGet = request('sandbox/get', SandboxRef, z.object({ sandbox: Sandbox }), 'One sandbox.');
+export const SandboxList = request('sandbox/list', z.strictObject({}), z.object({ sandboxes: z.array(Sandbox) }), 'Every sandbox, destroyed ones included (they stay in the branch tree).');
+
+const StateResult = z.object({ sandboxId: z.string(), state: SandboxState });
+export const SandboxPause = request('sandbox/pause', SandboxRef, StateResult, 'Freezes every process of a sandbox.');
+export const SandboxResume = request('sandbox/resume', SandboxRef, StateResult, 'Thaws a paused sandbox.');
+export const SandboxDestroy = request('sandbox/destroy', SandboxRef, StateResult, 'Destroys a sandbox (its snapshots stay).');
+
+export const SandboxChanged = notification(
+  'sandbox/changed',
+  z.object({ sandboxId: z.string(), state: SandboxState }),
+  'A sandbox changed state (created, paused, stopped, exited, destroyed...).',
+);
+
+export const SandboxOutput = notification(
+  'sandbox/output',
+  z.object({ sandboxId: z.string(), stream: z.enum(['stdout', 'stderr']), data: z.string(), seq: z.number().int().positive() }),
+  'Console output of a sandbox\'s first process.',
+);
+
+export { ExecResult };

@@ -1,0 +1,85 @@
+// Snapshots (CRIU process tree + filesystem layer, taken while the sandbox keeps running), restores,
+// branches (N running copies), stop/start.
+import { z } from 'zod';
+import { notification, request } from './messages';
+import { Sandbox } from './sandboxes';
+
+export const Snapshot = z.object({
+  id: z.string(),
+  /** The sandbox it was taken from. */
+  sandboxId: z.string(),
+  /** That sandbox's own origin snapshot: this snapshot's grandparent in the branch tree. */
+  parentSnapshot: z.string().nullable(),
+  environment: z.string(),
+  label: z.string().nullable(),
+  /** Bytes of memory pages captured. */
+  memoryBytes: z.number(),
+  createdAtMs: z.number(),
+});
+export type Snapshot = z.infer<typeof Snapshot>;
+
+export const SnapshotTimings = z.object({
+  /** How long the sandbox's processes were frozen. */
+  pauseMs: z.number(),
+  dumpMs: z.number(),
+  fsMs: z.number(),
+  totalMs: z.number(),
+});
+
+const SnapshotRef = z.strictObject({ snapshotId: z.string().min(1) });
+const Created = z.object({ snapshot: Snapshot, timings: SnapshotTimings });
+
+export const SnapshotCreate = request(
+  'snapshot/create',
+  z.strictObject({
+    sandboxId: z.string().min(1),
+    /** Default true: the sandbox keeps running. False: it stops at the snapshot (sandbox/start resumes it). */
+    leaveRunning: z.boolean().optional(),
+    label: z.string().max(200).optional(),
+  }),
+  Created,
+  'Snapshots a running sandbox: processes, memory and files, consistently.',
+);
+
+export const Restored = z.object({
+  sandboxId: z.string(),
+  snapshotId: z.string(),
+  /** Memory pages arrive on demand (large images); the processes already run. */
+  lazy: z.boolean(),
+  timeToRunningMs: z.number(),
+});
+
+export const SnapshotRestore = request('snapshot/restore', SnapshotRef, Restored, 'Restores a snapshot into a new running sandbox.');
+
+export const SnapshotBranch = request(
+  'snapshot/branch',
+  z.strictObject({ snapshotId: z.string().min(1), count: z.number().int().min(1).max(64) }),
+  z.object({ snapshotId: z.string(), branches: z.array(Restored), totalMs: z.number() }),
+  'Restores a snapshot into N independent running sandboxes at once (all or nothing).',
+);
+
+export const SnapshotGet = request('snapshot/get', SnapshotRef, z.object({ snapshot: Snapshot }), 'One snapshot.');
+export const SnapshotList = request('snapshot/list', z.strictObject({}), z.object({ snapshots: z.array(Snapshot) }), 'Every snapshot.');
+export const SnapshotDelete = request('snapshot/delete', SnapshotRef, z.object({ snapshotId: z.string(), deleted: z.boolean() }), 'Deletes a snapshot (sandboxes made from it keep running).');
+
+export const SandboxStop = request(
+  'sandbox/stop',
+  z.strictObject({ sandboxId: z.string().min(1) }),
+  Created,
+  'Stops a sandbox: snapshots it and ends its processes; sandbox/start brings it back as it was.',
+);
+
+export const SandboxStart = request(
+  'sandbox/start',
+  z.strictObject({ sandboxId: z.string().min(1) }),
+  Restored,
+  'Starts a stopped sandbox again from its last snapshot, under the same id.',
+);
+
+export const SnapshotChanged = notification(
+  'snapshot/changed',
+  z.object({ snapshotId: z.string(), state: z.enum(['ready', 'deleted']) }),
+  'A snapshot was completed or deleted.',
+);
+
+export { Sandbox };
