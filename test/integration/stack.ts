@@ -36,9 +36,10 @@ export class Stack {
   private agent: ChildProcess | undefined;
   private clients: RpcClient[] = [];
 
-  private constructor(readonly dir: string, readonly cgroupParent: string, wsPort: number) {
+  private constructor(readonly dir: string, readonly cgroupParent: string, wsPort: number, extra: NodeJS.ProcessEnv = {}) {
     this.env = {
       ...process.env,
+      ...extra,
       FORKSPACE_DATA_DIR: path.join(dir, 'data'),
       FORKSPACE_RUN_DIR: path.join(dir, 'run'),
       FORKSPACE_LOG_DIR: path.join(dir, 'logs'),
@@ -50,9 +51,9 @@ export class Stack {
     this.config = resolveConfig(this.env);
   }
 
-  static async start(options: { wsPort?: number } = {}): Promise<Stack> {
+  static async start(options: { wsPort?: number; env?: NodeJS.ProcessEnv } = {}): Promise<Stack> {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'fs-it-'));
-    const stack = new Stack(dir, `fstest-${process.pid}-${path.basename(dir).slice(6)}`, options.wsPort ?? 0);
+    const stack = new Stack(dir, `fstest-${process.pid}-${path.basename(dir).slice(6)}`, options.wsPort ?? 0, options.env);
     await stack.startAgent();
     return stack;
   }
@@ -67,6 +68,11 @@ export class Stack {
 
   get agentPid(): number | undefined {
     return this.agent?.pid;
+  }
+
+  /** The runtime's pid (from its data-dir lock file). */
+  runtimePid(): number {
+    return Number(fs.readFileSync(path.join(this.config.dataDir, 'rt.lock'), 'utf8'));
   }
 
   /** Kills the agent with SIGKILL (crash tests). */
@@ -113,19 +119,22 @@ export class Stack {
     } finally {
       this.agent?.kill('SIGKILL');
     }
-    const left = await this.leftovers();
+    const left = await this.leftovers({ final: true });
     await this.forceClean();
     fs.rmSync(this.dir, { recursive: true, force: true });
     return left;
   }
 
-  /** Everything of this stack still on the host: mounts under its dir, cgroups, sandbox processes. */
-  async leftovers(options: { includeParent?: boolean } = {}): Promise<string[]> {
+  /** Everything of this stack's sandboxes still on the host: mounts under its dir, cgroups, processes.
+   * While the runtime runs, its snapshot pool (the btrfs mount and its loop device) is expected; with
+   * `final`, after it stopped, nothing at all may remain. */
+  async leftovers(options: { includeParent?: boolean; final?: boolean } = {}): Promise<string[]> {
     const found: string[] = [];
+    const pool = path.join(this.config.dataDir, 'fs');
     const mountinfo = fs.readFileSync('/proc/self/mountinfo', 'utf8');
     for (const line of mountinfo.split('\n')) {
       const mp = line.split(' ')[4];
-      if (mp && mp.startsWith(this.dir)) found.push(`mount ${mp}`);
+      if (mp && mp.startsWith(this.dir) && (options.final || mp !== pool)) found.push(`mount ${mp}`);
     }
     for (const dir of cgroupDirs(this.cgroupParent)) {
       if (!fs.existsSync(dir)) continue;
@@ -134,6 +143,8 @@ export class Stack {
       if (options.includeParent) found.push(`cgroup ${dir}`);
     }
     for (const pid of await processesInCgroup(this.cgroupParent)) found.push(`process ${pid}`);
+    const loops = await promisify(execFile)('losetup', ['-a']).then((r) => r.stdout, () => '');
+    if (options.final) for (const l of loops.split('\n')) if (l.includes(this.dir)) found.push(`loop device ${l.split(':')[0]}`);
     for (const d of ['sandboxes'].map((s) => path.join(this.config.dataDir, s))) {
       if (fs.existsSync(d)) for (const e of fs.readdirSync(d)) found.push(`directory ${path.join(d, e)}`);
     }
@@ -149,6 +160,7 @@ export class Stack {
         // gone
       }
     }
+    const loops = await promisify(execFile)('losetup', ['-a']).then((r) => r.stdout, () => '');
     const mounts = fs
       .readFileSync('/proc/self/mountinfo', 'utf8')
       .split('\n')
@@ -156,6 +168,9 @@ export class Stack {
       .filter((m): m is string => !!m && m.startsWith(this.dir))
       .sort((a, b) => b.length - a.length);
     for (const m of mounts) await promisify(execFile)('umount', ['-l', m]).catch(() => {});
+    for (const l of loops.split('\n')) {
+      if (l.includes(this.dir)) await promisify(execFile)('losetup', ['-d', l.split(':')[0]]).catch(() => {});
+    }
     for (const dir of cgroupDirs(this.cgroupParent)) {
       if (!fs.existsSync(dir)) continue;
       for (const c of fs.readdirSync(dir, { withFileTypes: true })) if (c.isDirectory()) rmdirQuiet(path.join(dir, c.name));
@@ -213,12 +228,12 @@ export function canConnect(socketPath: string): Promise<boolean> {
 }
 
 /** Mocha hooks for a suite that runs against one private stack; it must leave nothing behind. */
-export function useStack(options: { wsPort?: () => Promise<number> } = {}): { stack(): Stack; client(): RpcClient } {
+export function useStack(options: { wsPort?: () => Promise<number>; env?: NodeJS.ProcessEnv } = {}): { stack(): Stack; client(): RpcClient } {
   let stack: Stack | undefined;
   let client: RpcClient | undefined;
   before(async function () {
     requireRoot(this);
-    stack = await Stack.start({ wsPort: options.wsPort ? await options.wsPort() : 0 });
+    stack = await Stack.start({ wsPort: options.wsPort ? await options.wsPort() : 0, env: options.env });
     client = await stack.client();
   });
   after(async () => {
