@@ -236,7 +236,13 @@ fn lock_data_dir(config: &Config) -> anyhow::Result<std::fs::File> {
         .write(true)
         .open(&path)
         .with_context(|| format!("opening {}", path.display()))?;
+    // A predecessor that was just killed may hold it for a moment while its spawner winds down.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
     // SAFETY: flock(2) on a file we hold open for the life of the process.
+    while unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    // SAFETY: as above.
     if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
         let holder = std::fs::read_to_string(&path).unwrap_or_default();
         bail!("another forkspace-rt (pid {}) is serving {}; stop it first", holder.trim(), config.data_dir.display());

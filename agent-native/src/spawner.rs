@@ -157,6 +157,14 @@ struct Spawner {
 
 fn serve(sock: OwnedFd) -> ! {
     set_process_name(b"forkspace-spawn\0");
+    // Keep only stdio and our socket: the runtime's data-dir lock, catalog and listening sockets must
+    // close when the runtime dies, even while the spawner is still busy killing sandboxes.
+    let keep = sock.as_raw_fd();
+    // SAFETY: close_range(2) on fds of this process that nothing in the spawner refers to.
+    unsafe {
+        libc::syscall(libc::SYS_close_range, 3, keep - 1, 0);
+        libc::syscall(libc::SYS_close_range, keep + 1, u32::MAX, 0);
+    }
     // SAFETY: prctl(PR_SET_CHILD_SUBREAPER): orphans below us (criu-restored trees) are re-parented to
     // this process, which reaps them, instead of to the host's init.
     unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };

@@ -153,6 +153,15 @@ export class Stack {
 
   /** Last-resort cleanup so one failed test cannot leak into the machine. */
   private async forceClean(): Promise<void> {
+    try {
+      const pid = this.runtimePid();
+      if (pid > 0 && fs.existsSync(`/proc/${pid}`) && fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(this.dir)) {
+        process.kill(pid, 'SIGKILL');
+        await waitFor(() => !fs.existsSync(`/proc/${pid}`), 5000, 'the runtime to die').catch(() => {});
+      }
+    } catch {
+      // no runtime ever started
+    }
     for (const pid of await processesInCgroup(this.cgroupParent)) {
       try {
         process.kill(pid, 'SIGKILL');
