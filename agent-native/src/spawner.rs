@@ -226,6 +226,11 @@ impl Spawner {
             Request::Kill { pid, signal } => {
                 if let Some(pidfd) = self.children.get(&pid) {
                     let _ = pidfd_send_signal(pidfd.as_fd(), signal);
+                    // Every process is a session (and group) leader, so its children share its group:
+                    // signal them too, or a killed shell's children keep its pipes open. The group id
+                    // cannot be reused while the unreaped leader exists.
+                    // SAFETY: kill(2) of a process group; ESRCH when it is empty is harmless.
+                    unsafe { libc::kill(-pid, signal) };
                 }
                 return;
             }
