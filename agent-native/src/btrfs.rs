@@ -101,11 +101,21 @@ impl Pool {
         Ok(pool)
     }
 
-    /// Unmounts the pool (its loop device detaches with it).
+    /// Unmounts the pool and makes sure its loop device is detached (autoclear does it, but only once
+    /// the kernel drops its last reference, which can lag the unmount).
     pub fn unmount(&self) {
-        if self.image.is_some() {
-            let _ = crate::overlay::unmount(&self.mount);
+        let Some(image) = &self.image else { return };
+        let device = mount_source(&self.mount);
+        let _ = crate::overlay::unmount(&self.mount);
+        let Some(device) = device.filter(|d| d.starts_with("/dev/loop")) else { return };
+        let backing = format!("/sys/block/{}/loop/backing_file", device.trim_start_matches("/dev/"));
+        for _ in 0..100 {
+            match fs::read_to_string(&backing) {
+                Ok(b) if Path::new(b.trim()) == image.as_path() => std::thread::sleep(std::time::Duration::from_millis(10)),
+                _ => return,
+            }
         }
+        let _ = Command::new("losetup").arg("-d").arg(&device).output();
     }
 
     pub fn create_subvolume(&self, dir: &str, name: &str) -> Result<PathBuf> {
@@ -180,6 +190,15 @@ fn copy_name(dst: &mut [u8], name: &str) -> Result<()> {
     }
     dst[..bytes.len()].copy_from_slice(bytes);
     Ok(())
+}
+
+/// The device a mount point is mounted from (`/dev/loop3`), per mountinfo.
+fn mount_source(dir: &Path) -> Option<String> {
+    let text = fs::read_to_string("/proc/self/mountinfo").ok()?;
+    text.lines().find_map(|l| {
+        let (left, right) = l.split_once(" - ")?;
+        (left.split(' ').nth(4).map(Path::new) == Some(dir)).then(|| right.split(' ').nth(1).map(String::from)).flatten()
+    })
 }
 
 fn is_btrfs_mount(dir: &Path) -> bool {
