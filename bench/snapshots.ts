@@ -4,7 +4,7 @@
 //   raw:  `criu dump --leave-running` of the same process with the same flags (freeze + dump + thaw), and
 //         `criu restore` of the same image into a prepared root (N in parallel), eager or lazy as ours
 // Prints medians and ratios; writes bench/results/snapshots.json and .md.
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -89,6 +89,13 @@ async function rawRestore(image: string, snapshotUpper: string, n: number, lazy:
   }
   const restoreOne = async ({ d, ns }: { d: string; ns: string }): Promise<number> => {
     const netFd = fs.openSync(`/run/netns/${ns}`, 'r');
+    // CRIU takes pipes for the console (node's 'pipe' stdio is a socketpair): named FIFOs are pipes.
+    const fifos = ['out', 'err'].map((n) => {
+      const p = `${d}/${n}.fifo`;
+      execFileSync('mkfifo', [p]);
+      const r = fs.openSync(p, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
+      return { r, w: fs.openSync(p, 'w') };
+    });
     const t0 = performance.now();
     if (lazy) {
       const daemon = spawn(CRIU, ['lazy-pages', '-D', image, '-W', `${d}/wd`, '-o', 'lazy.log'], { stdio: 'ignore', detached: true });
@@ -96,10 +103,10 @@ async function rawRestore(image: string, snapshotUpper: string, n: number, lazy:
       while (!fs.existsSync(`${d}/wd/lazy-pages.socket`)) await new Promise((r) => setTimeout(r, 1));
     }
     const args = ['restore', '-D', image, '-W', `${d}/wd`, '-o', 'restore.log', '--root', `${d}/root`, '--restore-detached', '--pidfile', `${d}/wd/pid`, '--manage-cgroups=ignore', '--tcp-established', '--file-locks', '--inherit-fd', 'fd[9]:extnet', '--inherit-fd', `fd[10]:pipe:[${pipes.stdout}]`, '--inherit-fd', `fd[11]:pipe:[${pipes.stderr}]`, ...(lazy ? ['--lazy-pages'] : [])];
-    const stdio: (number | 'ignore' | 'pipe')[] = ['ignore', 'ignore', 'ignore', 'ignore', 'ignore', 'ignore', 'ignore', 'ignore', 'ignore', netFd, 'pipe', 'pipe'];
+    const stdio: (number | 'ignore' | 'pipe')[] = ['ignore', 'ignore', 'ignore', 'ignore', 'ignore', 'ignore', 'ignore', 'ignore', 'ignore', netFd, fifos[0].w, fifos[1].w];
     const code = await run(CRIU, args, { stdio });
     const ms = performance.now() - t0;
-    fs.closeSync(netFd);
+    for (const fd of [netFd, ...fifos.flatMap((x) => [x.r, x.w])]) fs.closeSync(fd);
     if (code !== 0) throw new Error(`raw criu restore failed: ${fs.readFileSync(`${d}/wd/restore.log`, 'utf8').slice(-600)}`);
     return ms;
   };
@@ -139,21 +146,38 @@ async function main(): Promise<void> {
   const stack = await Stack.start();
   const scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'fs-bench-'));
   const rows: string[] = [];
+  const made: string[] = [];
   const json: Record<string, unknown> = { date: new Date().toISOString(), kernel: os.release(), cpus: os.cpus().length, reps: REPS };
   try {
     const c = await stack.client();
     for (const mb of SIZES) {
       const id = await startHolder(c, mb);
+      made.push(id);
       // Snapshot pause: ours (freeze + dump + layer snapshot + thaw) vs raw criu dump --leave-running.
       const ours: number[] = [];
       const raw: number[] = [];
       let snapshotId = '';
       for (let i = 0; i < REPS; i++) {
-        raw.push(await rawDump(stack, id, path.join(scratch, 'rawdump')));
-        const s = await c.request(SnapshotCreate, { sandboxId: id });
-        ours.push(s.timings.pauseMs);
-        if (snapshotId) await c.request(SnapshotDelete, { snapshotId });
-        snapshotId = s.snapshot.id;
+        // Each dump writes the whole image: start each from clean page cache (sync, untimed), and
+        // alternate which goes first, so writeback of one never slows the other.
+        const measureRaw = async () => {
+          await run('sync', []);
+          raw.push(await rawDump(stack, id, path.join(scratch, 'rawdump')));
+        };
+        const measureOurs = async () => {
+          await run('sync', []);
+          const s = await c.request(SnapshotCreate, { sandboxId: id });
+          ours.push(s.timings.pauseMs);
+          if (snapshotId) await c.request(SnapshotDelete, { snapshotId });
+          snapshotId = s.snapshot.id;
+        };
+        if (i % 2 === 0) {
+          await measureRaw();
+          await measureOurs();
+        } else {
+          await measureOurs();
+          await measureRaw();
+        }
       }
       rows.push(`| snapshot pause, ${mb} MB | ${f(med(ours))} | ${f(med(raw))} | ${(med(ours) / med(raw)).toFixed(2)}x |`);
       json[`pause_${mb}`] = { ours, raw };
@@ -169,13 +193,28 @@ async function main(): Promise<void> {
         const oursEach: number[] = [];
         const rawAll: number[] = [];
         for (let i = 0; i < REPS; i++) {
-          const r = await rawRestore(image, upper, n, lazy, scratch);
-          rawAll.push(Math.max(...r));
-          const t0 = performance.now();
-          const b = await c.request(SnapshotBranch, { snapshotId, count: n });
-          oursAll.push(performance.now() - t0);
-          oursEach.push(...b.branches.map((x) => x.timeToRunningMs));
-          for (const x of b.branches) await c.request(SandboxDestroy, { sandboxId: x.sandboxId });
+          const measureRaw = async () => {
+            const r = await rawRestore(image, upper, n, lazy, scratch);
+            rawAll.push(Math.max(...r));
+          };
+          const measureOurs = async () => {
+            const t0 = performance.now();
+            const b = await c.request(SnapshotBranch, { snapshotId, count: n });
+            oursAll.push(performance.now() - t0);
+            oursEach.push(...b.branches.map((x) => x.timeToRunningMs));
+            for (const x of b.branches) await c.request(SandboxDestroy, { sandboxId: x.sandboxId });
+          };
+          // Alternate the order; let the previous restores' background page fills finish first.
+          await new Promise((r) => setTimeout(r, 300));
+          if (i % 2 === 0) {
+            await measureRaw();
+            await new Promise((r) => setTimeout(r, 300));
+            await measureOurs();
+          } else {
+            await measureOurs();
+            await new Promise((r) => setTimeout(r, 300));
+            await measureRaw();
+          }
         }
         rows.push(
           `| branch ${mb} MB, N=${n} (${lazy ? 'lazy' : 'eager'}): all running | ${f(med(oursAll))} | ${f(med(rawAll))} | ${(med(oursAll) / med(rawAll)).toFixed(2)}x |`,
@@ -215,6 +254,8 @@ async function main(): Promise<void> {
     console.log(`\nsnapshots and branches, p50 of ${REPS} (kernel ${os.release()}, ${os.cpus().length} CPUs, load ${os.loadavg().map((l) => l.toFixed(2)).join(' ')})\n`);
     console.log(md);
   } finally {
+    const c = await stack.client().catch(() => undefined);
+    for (const id of made) await c?.request(SandboxDestroy, { sandboxId: id }).catch(() => {});
     fs.rmSync(scratch, { recursive: true, force: true });
     const left = await stack.stop();
     if (left.length) console.error('leftovers:', left);

@@ -24,8 +24,41 @@ $fs run --env python --memory 64M -- python3 -c 'b = bytearray(512 << 20)' || ec
 
 log "run: 20 ephemeral sandboxes in a row"
 t0=$(ms); for _ in $(seq 20); do $fs run --env busybox -- true; done; t1=$(ms)
-echo "   $(( (t1 - t0) / 20 )) ms per run through the CLI; see bench/ for the API latency"
+echo "   $(( (t1 - t0) / 20 )) ms per run through the CLI (a node process each); bench/ has the API latency"
 
+log "checkpoint: a Python process counting in memory (and into /root/count) is snapshotted while it runs"
+sbx=$($fs sandbox start --env python -- python3 -c '
+import time
+x = 0
+while True:
+    x += 1
+    open("/root/count", "a").write(f"{x}\n")
+    time.sleep(0.05)')
+sleep 1
+snap_line=$($fs snapshot "$sbx" --label demo)
+snap=${snap_line%% *}
+echo "   $sbx -> $snap_line"
+
+log "branch: 4 running copies of $snap"
+out=$($fs branch "$snap" -n 4)
+echo "$out" | sed 's/^/   /'
+branches=$(echo "$out" | grep -o '^sbx-[0-9a-f]*')
+sleep 0.5
+for b in $branches; do
+  echo "   $b counted on from $($fs exec "$b" -- sh -c 'wc -l < /root/count') (the original is at $($fs exec "$sbx" -- sh -c 'wc -l < /root/count'))"
+done
+
+log "merge: one branch writes a file, the other merges it in (files only; processes are not merged)"
+set -- $branches
+$fs exec "$1" -- sh -c 'echo "result from $(hostname)" > /root/result'
+$fs diff "$1" "$2" | sed 's/^/   /'
+$fs merge "$1" "$2" | sed 's/^/   /'
+echo "   $2 now has: $($fs exec "$2" -- cat /root/result)"
+
+log "the branch tree"
+$fs tree | sed 's/^/   /'
+
+for b in $sbx $branches; do $fs destroy "$b" >/dev/null; done
+$fs snapshot rm "$snap" >/dev/null
 echo
-echo "Snapshots, restore and branching (checkpoint -> branch) arrive with issue 3; the runtime already"
-echo "ships CRIU $(dist/forkspace-rt check 2>/dev/null | sed -n 's/.*"criu": "\(.*\)".*/\1/p')."
+echo "done: the agent keeps running (forkspace agent stop --runtime stops it). Benchmarks: npm run bench."

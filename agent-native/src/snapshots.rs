@@ -165,11 +165,32 @@ pub struct Restored {
     pub lazy: bool,
     /// From the request to the restored processes running.
     pub time_to_running_ms: f64,
+    /// Where that time went, in order (layer, mount, cgroup, netns, lazy daemon, criu, adopt, register).
+    pub phases_ms: Vec<(&'static str, f64)>,
+}
+
+/// Records the time since the previous mark under a name.
+struct Phases {
+    last: Instant,
+    marks: Vec<(&'static str, f64)>,
+}
+
+impl Phases {
+    fn new() -> Phases {
+        Phases { last: Instant::now(), marks: Vec::new() }
+    }
+
+    fn mark(&mut self, name: &'static str) {
+        let now = Instant::now();
+        self.marks.push((name, ms(now - self.last)));
+        self.last = now;
+    }
 }
 
 /// Restores snapshot `snap_id` into a sandbox: a new one, or (for `start`) the stopped sandbox `into`.
 pub async fn restore(rt: &Arc<Runtime>, snap_id: &str, into: Option<&str>) -> Result<Restored, Error> {
     let t0 = Instant::now();
+    let mut phases = Phases::new();
     let snap = rt.catalog.snapshot(snap_id).map_err(Error::Catalog)?;
     let snap = match snap {
         Some(s) if s.state == SnapshotState::Ready => s,
@@ -185,29 +206,11 @@ pub async fn restore(rt: &Arc<Runtime>, snap_id: &str, into: Option<&str>) -> Re
     let rootfs = dir.join("rootfs");
     let work = dir.join("criu");
     let mut undo = Undo::new(rt, &id);
-    let (layer, lowers) = {
-        let (rt2, s, layers, i) = (rt.clone(), snap.id.clone(), snap.layers.clone(), id.clone());
-        tokio::task::spawn_blocking(move || rt2.store.layer_from_snapshot(&s, &layers, &i))
-            .await
-            .map_err(|e| Error::Task(e.to_string()))?
-            .map_err(Error::Layer)?
-    };
-    undo.layer = true;
     // A restart reuses the directory: the previous incarnation's criu files must not linger.
     remove_tree(&work).map_err(|e| Error::Io("clear the criu work directory", work.clone(), e))?;
     for d in [&rootfs, &work] {
         std::fs::create_dir_all(d).map_err(|e| Error::Io("create the sandbox directory", d.clone(), e))?;
     }
-    let mut stack: Vec<&std::path::Path> = lowers.iter().map(PathBuf::as_path).collect();
-    stack.push(&env_root);
-    let dirs = overlay::OverlayDirs { upper: layer.upper.clone(), work: layer.work.clone(), rootfs: rootfs.clone() };
-    overlay::mount_overlay(&stack, &dirs).map_err(|e| Error::Sandbox(e.into()))?;
-    undo.mounted = Some(rootfs.clone());
-    let cgroup = rt.layout.create(&rt.config.cgroup_parent, &id, &limits).map_err(|e| Error::Sandbox(e.into()))?;
-    undo.cgroup = Some(cgroup.clone());
-
-    let netns = rt.spawner.new_netns().await?;
-    let pipes = StdioPipes::new()?;
     let lazy = snap.memory_bytes > LAZY_THRESHOLD_BYTES;
     let r = Restore {
         images: snapshot_dir(rt, &snap.id).join("criu"),
@@ -226,15 +229,56 @@ pub async fn restore(rt: &Arc<Runtime>, snap_id: &str, into: Option<&str>) -> Re
         memory_merge: true,
         fd_targets: fds,
     };
-    if lazy {
-        let daemon = rt.spawner.helper(&helper(r.lazy_pages_args(), vec![], vec![]), &[]).await?;
-        wait_for_socket(&r.lazy_socket(), daemon.pid).await?;
+    // The lazy-pages daemon needs only the images: it starts first and comes up while the sandbox's
+    // layer, mount, cgroup and network are made.
+    let daemon = if lazy { Some(rt.spawner.helper(&helper(r.lazy_pages_args(), vec![], vec![]), &[]).await?) } else { None };
+    let made = async {
+        let (layer, lowers) = {
+            let (rt2, s, layers, i) = (rt.clone(), snap.id.clone(), snap.layers.clone(), id.clone());
+            tokio::task::spawn_blocking(move || rt2.store.layer_from_snapshot(&s, &layers, &i))
+                .await
+                .map_err(|e| Error::Task(e.to_string()))?
+                .map_err(Error::Layer)?
+        };
+        undo.layer = true;
+        phases.mark("layer");
+        let mut stack: Vec<&std::path::Path> = lowers.iter().map(PathBuf::as_path).collect();
+        stack.push(&env_root);
+        let dirs = overlay::OverlayDirs { upper: layer.upper.clone(), work: layer.work.clone(), rootfs: rootfs.clone() };
+        overlay::mount_overlay(&stack, &dirs).map_err(|e| Error::Sandbox(e.into()))?;
+        undo.mounted = Some(rootfs.clone());
+        phases.mark("mount");
+        let cgroup = rt.layout.create(&rt.config.cgroup_parent, &id, &limits).map_err(|e| Error::Sandbox(e.into()))?;
+        undo.cgroup = Some(cgroup.clone());
+        phases.mark("cgroup");
+        let netns = rt.spawner.new_netns().await?;
+        phases.mark("netns");
+        if let Some(d) = &daemon {
+            wait_for_socket(&r.lazy_socket(), d.pid).await?;
+            phases.mark("lazy-pages daemon");
+        }
+        Ok::<_, Error>((layer, lowers, cgroup, netns))
     }
+    .await;
+    let (layer, lowers, cgroup, netns) = match made {
+        Ok(m) => m,
+        Err(e) => {
+            if let Some(d) = &daemon {
+                let _ = rt.spawner.kill(d.pid, libc::SIGKILL).await;
+            }
+            return Err(e);
+        }
+    };
+    let pipes = StdioPipes::new()?;
     let plan = helper(r.args(), vec![criu::NETNS_FD, criu::STDOUT_FD, criu::STDERR_FD], cgroup.procs_files());
     let criu_proc = rt.spawner.helper(&plan, &[netns.as_fd(), pipes.out_w.as_fd(), pipes.err_w.as_fd()]).await?;
     drop(netns);
     let status = criu_proc.exit.await.map_err(|_| Error::Spawn(crate::spawner::SpawnError::Gone))?;
+    phases.mark("criu restore");
     if status.code != Some(0) {
+        if let Some(d) = &daemon {
+            let _ = rt.spawner.kill(d.pid, libc::SIGKILL).await;
+        }
         let log = work.join("restore.log");
         return Err(Error::Criu(criu::CriuError::Failed {
             op: "restore",
@@ -250,6 +294,7 @@ pub async fn restore(rt: &Arc<Runtime>, snap_id: &str, into: Option<&str>) -> Re
     let exit = rt.spawner.adopt(pid1).await?;
     // The restored uts namespace carries the snapshotted sandbox's hostname; a copy gets its own.
     let _ = rt.spawner.set_hostname(pid1, &id).await;
+    phases.mark("adopt");
     undo.disarm();
     let live = Arc::new(LiveSandbox::restored(
         id.clone(),
@@ -269,7 +314,8 @@ pub async fn restore(rt: &Arc<Runtime>, snap_id: &str, into: Option<&str>) -> Re
         snap.spec.clone(),
     ));
     live::register(rt, live, pipes, exit).await?;
-    Ok(Restored { sandbox_id: id, snapshot_id: snap.id, lazy, time_to_running_ms: ms(t0.elapsed()) })
+    phases.mark("register");
+    Ok(Restored { sandbox_id: id, snapshot_id: snap.id, lazy, time_to_running_ms: ms(t0.elapsed()), phases_ms: phases.marks })
 }
 
 async fn wait_for_socket(path: &std::path::Path, daemon: i32) -> Result<(), Error> {

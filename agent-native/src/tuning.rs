@@ -14,10 +14,11 @@ pub struct Tuning {
 
 pub const RCU_EXPEDITED: &str = "/sys/kernel/rcu_expedited";
 
-/// KSM on, scanning 2000 pages every 20 ms (~400 MB/s): branches restored under PR_SET_MEMORY_MERGE
-/// merge their identical pages within seconds, for a few percent of one CPU.
+/// KSM on, scanning 1000 pages every 20 ms (~200 MB/s): branches restored under PR_SET_MEMORY_MERGE
+/// merge their identical pages within seconds. Faster scanning merges sooner but takes CPU from the
+/// sandboxes themselves (ksmd is one kernel thread; on 2 CPUs it slowed branching measurably).
 pub const KSM: [(&str, &str); 3] = [
-    ("/sys/kernel/mm/ksm/pages_to_scan", "2000"),
+    ("/sys/kernel/mm/ksm/pages_to_scan", "1000"),
     ("/sys/kernel/mm/ksm/sleep_millisecs", "20"),
     ("/sys/kernel/mm/ksm/run", "1"),
 ];
