@@ -124,6 +124,8 @@ pub struct SnapshotRow {
     pub external: ExternalIds,
     /// Bytes of memory pages in the CRIU image.
     pub memory_bytes: u64,
+    /// Bytes of files the snapshot's writable layer holds (changes over the environment).
+    pub fs_bytes: u64,
     pub created_at_ms: u64,
 }
 
@@ -155,11 +157,30 @@ CREATE TABLE IF NOT EXISTS snapshots (
   layers TEXT NOT NULL,
   external TEXT NOT NULL,
   memory_bytes INTEGER NOT NULL,
+  fs_bytes INTEGER NOT NULL DEFAULT 0,
   created_at INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS environments (
+  name TEXT PRIMARY KEY,
+  version TEXT NOT NULL,
+  source TEXT NOT NULL,
+  size_bytes INTEGER NOT NULL,
+  built_at INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS snapshots_by_sandbox ON snapshots(sandbox_id);
 CREATE INDEX IF NOT EXISTS sandboxes_by_origin ON sandboxes(origin_snapshot);
 ";
+
+/// Brings a catalog written by an older runtime up to the current schema.
+fn migrate(conn: &Connection) -> rusqlite::Result<()> {
+    let has_fs_bytes = conn
+        .prepare("SELECT 1 FROM pragma_table_info('snapshots') WHERE name = 'fs_bytes'")?
+        .exists([])?;
+    if !has_fs_bytes {
+        conn.execute_batch("ALTER TABLE snapshots ADD COLUMN fs_bytes INTEGER NOT NULL DEFAULT 0")?;
+    }
+    Ok(())
+}
 
 pub fn now_ms() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
@@ -182,6 +203,7 @@ impl Catalog {
         conn.execute_batch("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=5000;")
             .map_err(open_err)?;
         conn.execute_batch(SCHEMA).map_err(open_err)?;
+        migrate(&conn).map_err(open_err)?;
         Ok(Catalog { conn: Mutex::new(conn) })
     }
 
@@ -270,14 +292,14 @@ impl Catalog {
         Ok(())
     }
 
-    /// Marks a snapshot ready (with its final layers and size) and records it as its sandbox's last, in
+    /// Marks a snapshot ready (with its final layers and sizes) and records it as its sandbox's last, in
     /// one transaction.
-    pub fn finish_snapshot(&self, id: &str, sandbox_id: &str, layers: &[PathBuf], memory_bytes: u64) -> Result<()> {
+    pub fn finish_snapshot(&self, id: &str, sandbox_id: &str, layers: &[PathBuf], memory_bytes: u64, fs_bytes: u64) -> Result<()> {
         let mut conn = self.conn();
         let tx = conn.transaction().map_err(q("finish snapshot"))?;
         tx.execute(
-            "UPDATE snapshots SET state = 'ready', layers = ?2, memory_bytes = ?3 WHERE id = ?1",
-            params![id, to_json(&layers), memory_bytes as i64],
+            "UPDATE snapshots SET state = 'ready', layers = ?2, memory_bytes = ?3, fs_bytes = ?4 WHERE id = ?1",
+            params![id, to_json(&layers), memory_bytes as i64, fs_bytes as i64],
         )
         .map_err(q("finish snapshot"))?;
         tx.execute(
@@ -286,6 +308,25 @@ impl Catalog {
         )
         .map_err(q("finish snapshot"))?;
         tx.commit().map_err(q("finish snapshot"))
+    }
+
+    /// Records a built environment (mirrors its manifest, so the catalog lists what sandboxes run on).
+    pub fn upsert_environment(&self, m: &crate::envs::Manifest) -> Result<()> {
+        self.conn()
+            .execute(
+                "INSERT INTO environments (name, version, source, size_bytes, built_at) VALUES (?1, ?2, ?3, ?4, ?5)
+                 ON CONFLICT(name) DO UPDATE SET version = ?2, source = ?3, size_bytes = ?4, built_at = ?5",
+                params![m.name, m.version, m.source, m.size_bytes as i64, m.built_at_ms as i64],
+            )
+            .map_err(q("record environment"))?;
+        Ok(())
+    }
+
+    pub fn environment_names(&self) -> Result<Vec<String>> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare_cached("SELECT name FROM environments ORDER BY name").map_err(q("list environments"))?;
+        let rows = stmt.query_map([], |r| r.get::<_, String>(0)).map_err(q("list environments"))?;
+        rows.map(|r| r.map_err(q("list environments"))).collect()
     }
 
     pub fn delete_snapshot(&self, id: &str) -> Result<()> {
@@ -311,10 +352,10 @@ impl Catalog {
 }
 
 const SANDBOX_COLUMNS: &str = "SELECT id, environment, state, origin_snapshot, last_snapshot, spec, labels, exit_code, created_at, updated_at FROM sandboxes";
-const SNAPSHOT_COLUMNS: &str = "SELECT id, sandbox_id, parent_snapshot, environment, state, label, spec, layers, external, memory_bytes, created_at FROM snapshots";
+const SNAPSHOT_COLUMNS: &str = "SELECT id, sandbox_id, parent_snapshot, environment, state, label, spec, layers, external, memory_bytes, created_at, fs_bytes FROM snapshots";
 
 type RawSandbox = (String, String, String, Option<String>, Option<String>, String, String, Option<i32>, i64, i64);
-type RawSnapshot = (String, String, Option<String>, String, String, Option<String>, String, String, String, i64, i64);
+type RawSnapshot = (String, String, Option<String>, String, String, Option<String>, String, String, String, i64, i64, i64);
 
 fn raw_sandbox(r: &rusqlite::Row<'_>) -> rusqlite::Result<RawSandbox> {
     Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?, r.get(7)?, r.get(8)?, r.get(9)?))
@@ -333,6 +374,7 @@ fn raw_snapshot(r: &rusqlite::Row<'_>) -> rusqlite::Result<RawSnapshot> {
         r.get(8)?,
         r.get(9)?,
         r.get(10)?,
+        r.get(11)?,
     ))
 }
 
@@ -357,7 +399,7 @@ fn sandbox_from_raw(r: RawSandbox) -> Result<SandboxRow> {
 }
 
 fn snapshot_from_raw(r: RawSnapshot) -> Result<SnapshotRow> {
-    let (id, sandbox_id, parent_snapshot, environment, state, label, spec, layers, external, memory, created) = r;
+    let (id, sandbox_id, parent_snapshot, environment, state, label, spec, layers, external, memory, created, fs_bytes) = r;
     Ok(SnapshotRow {
         spec: json(&id, "spec", &spec)?,
         layers: json(&id, "layers", &layers)?,
@@ -369,6 +411,7 @@ fn snapshot_from_raw(r: RawSnapshot) -> Result<SnapshotRow> {
         environment,
         label,
         memory_bytes: memory as u64,
+        fs_bytes: fs_bytes as u64,
         created_at_ms: created as u64,
     })
 }
@@ -415,8 +458,22 @@ mod tests {
             layers: vec![],
             external: ExternalIds { stdout_pipe: 1, stderr_pipe: 2, netns: 3 },
             memory_bytes: 0,
+            fs_bytes: 0,
             created_at_ms: 2,
         }
+    }
+
+    #[test]
+    fn an_older_catalog_gains_the_new_columns() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("old.sqlite");
+        {
+            let conn = Connection::open(&path).unwrap();
+            conn.execute_batch(&SCHEMA.replace("  fs_bytes INTEGER NOT NULL DEFAULT 0,\n", "")).unwrap();
+        }
+        let c = Catalog::open(&path).unwrap();
+        c.begin_snapshot(&snapshot("snap-old", "sbx-a")).unwrap();
+        assert_eq!(c.snapshot("snap-old").unwrap().unwrap().fs_bytes, 0);
     }
 
     #[test]
@@ -429,7 +486,7 @@ mod tests {
             c.begin_snapshot(&snapshot("snap-1", "sbx-a")).unwrap();
             assert_eq!(c.snapshot("snap-1").unwrap().unwrap().state, SnapshotState::Creating);
             assert_eq!(c.sandbox("sbx-a").unwrap().unwrap().last_snapshot, None);
-            c.finish_snapshot("snap-1", "sbx-a", &[PathBuf::from("/layer")], 4096).unwrap();
+            c.finish_snapshot("snap-1", "sbx-a", &[PathBuf::from("/layer")], 4096, 10).unwrap();
             c.insert_sandbox(&sandbox("sbx-b", Some("snap-1"))).unwrap();
             c.set_sandbox_state("sbx-a", SandboxState::Paused, None).unwrap();
         }

@@ -376,7 +376,7 @@ fn write_etc(rootfs: &Path) -> io::Result<()> {
     Ok(())
 }
 
-fn tree_size(path: &Path) -> u64 {
+pub fn tree_size(path: &Path) -> u64 {
     let Ok(meta) = fs::symlink_metadata(path) else { return 0 };
     if !meta.is_dir() {
         return meta.len();

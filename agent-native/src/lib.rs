@@ -16,6 +16,7 @@ pub mod ids;
 pub mod layers;
 pub mod live;
 pub mod merge;
+pub mod netns_pool;
 pub mod ns;
 pub mod overlay;
 pub mod plan;

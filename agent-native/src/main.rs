@@ -147,6 +147,13 @@ fn serve(args: ServeArgs) -> anyhow::Result<u8> {
     let _ = std::fs::create_dir_all("/dev/shm/criu-run");
     let catalog = catalog::Catalog::open(&config.data_dir.join("catalog.sqlite"))?;
     let store = open_store(&config, &args.fs_store, args.fs_image_size)?;
+    // Environments built by `build-env` (setup) or another runtime sharing the cache enter the catalog.
+    let env_store = envs::EnvStore { dir: config.env_dir.clone(), mirror: config.debian_mirror.clone() };
+    for def in envs::ENVIRONMENTS.iter() {
+        if let Some(m) = env_store.manifest(def) {
+            let _ = catalog.upsert_environment(&m);
+        }
+    }
     let done = reconcile::reconcile(&config, &layout, &catalog, &store);
     if done != reconcile::Reconciled::default() {
         log!("reconciled after a previous run: {done:?}");

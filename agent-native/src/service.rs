@@ -67,6 +67,8 @@ pub struct Runtime {
     pub host: HostFacts,
     pub envs: EnvStore,
     pub spawner: Arc<SpawnerClient>,
+    /// Spare network namespaces for restores.
+    pub netns: Arc<crate::netns_pool::NetnsPool>,
     pub execs: ExecRegistry,
     pub catalog: Catalog,
     pub store: Store,
@@ -160,6 +162,7 @@ impl Runtime {
             layout,
             host,
             envs,
+            netns: crate::netns_pool::NetnsPool::new(spawner.clone(), 8),
             spawner,
             execs: ExecRegistry::default(),
             catalog,
@@ -381,6 +384,7 @@ impl Runtime {
             conn.notify("env/progress", json!({ "name": def.name, "message": line })).await;
         }
         let manifest = build.await.map_err(|e| Error::Task(e.to_string()))??;
+        self.catalog.upsert_environment(&manifest).map_err(Error::Catalog)?;
         Ok(json!({ "name": def.name, "manifest": manifest }))
     }
 }

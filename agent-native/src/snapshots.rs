@@ -79,6 +79,7 @@ pub async fn create(
         layers: Vec::new(),
         external: live.external.clone(),
         memory_bytes: 0,
+        fs_bytes: 0,
         created_at_ms: now_ms(),
     };
     rt.catalog.begin_snapshot(&row).map_err(Error::Catalog)?;
@@ -102,7 +103,8 @@ pub async fn create(
         }
     };
     let memory_bytes = criu::image_pages_bytes(&images);
-    rt.catalog.finish_snapshot(&id, sandbox_id, &layers, memory_bytes).map_err(Error::Catalog)?;
+    let fs_bytes = layers.first().map(|l| crate::envs::tree_size(l)).unwrap_or(0);
+    rt.catalog.finish_snapshot(&id, sandbox_id, &layers, memory_bytes, fs_bytes).map_err(Error::Catalog)?;
     if !leave_running {
         // CRIU killed the tree after dumping it: the sandbox is stopped at this snapshot.
         *live.ending.lock().unwrap_or_else(|p| p.into_inner()) = true;
@@ -133,9 +135,17 @@ async fn freeze_and_capture(
     images: &std::path::Path,
     leave_running: bool,
 ) -> Result<(Duration, Duration, Vec<PathBuf>), Error> {
-    // Frozen before CRIU starts, so memory and files are captured at the same instant; CRIU leaves an
-    // already-frozen cgroup frozen, and we take the layer snapshot before thawing.
+    // Frozen before anything is captured, so memory and files are from the same instant. The layer is
+    // snapshotted first: it is O(1) now, while after CRIU has written the image, its commit would queue
+    // behind hundreds of MB of dirty pages on the same disk. CRIU leaves an already-frozen cgroup frozen.
     live.cgroup.set_frozen(true).map_err(|e| Error::Sandbox(e.into()))?;
+    let t = Instant::now();
+    let (store_rt, id, lowers, snap) = (rt.clone(), live.id.clone(), live.lowers.clone(), snap_id.to_string());
+    let layers = tokio::task::spawn_blocking(move || store_rt.store.snapshot(&id, &lowers, &snap))
+        .await
+        .map_err(|e| Error::Task(e.to_string()))?
+        .map_err(Error::Layer)?;
+    let fs_time = t.elapsed();
     let dump = Dump {
         pid: live.pid1,
         images: images.to_path_buf(),
@@ -144,13 +154,7 @@ async fn freeze_and_capture(
         leave_running,
     };
     let dump_time = criu::dump(&rt.config.criu, &dump).await.map_err(Error::Criu)?;
-    let t = Instant::now();
-    let (store_rt, id, lowers, snap) = (rt.clone(), live.id.clone(), live.lowers.clone(), snap_id.to_string());
-    let layers = tokio::task::spawn_blocking(move || store_rt.store.snapshot(&id, &lowers, &snap))
-        .await
-        .map_err(|e| Error::Task(e.to_string()))?
-        .map_err(Error::Layer)?;
-    Ok((dump_time, t.elapsed(), layers))
+    Ok((dump_time, fs_time, layers))
 }
 
 fn ms(d: Duration) -> f64 {
@@ -251,7 +255,7 @@ pub async fn restore(rt: &Arc<Runtime>, snap_id: &str, into: Option<&str>) -> Re
         let cgroup = rt.layout.create(&rt.config.cgroup_parent, &id, &limits).map_err(|e| Error::Sandbox(e.into()))?;
         undo.cgroup = Some(cgroup.clone());
         phases.mark("cgroup");
-        let netns = rt.spawner.new_netns().await?;
+        let netns = rt.netns.take().await?;
         phases.mark("netns");
         if let Some(d) = &daemon {
             wait_for_socket(&r.lazy_socket(), d.pid).await?;

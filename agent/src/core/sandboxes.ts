@@ -40,6 +40,7 @@ export function publicSnapshot(r: RtSnapshotRow): Snapshot {
     environment: r.environment,
     label: r.label,
     memoryBytes: r.memoryBytes,
+    fsBytes: r.fsBytes,
     createdAtMs: r.createdAtMs,
   };
 }

@@ -94,6 +94,7 @@ export const RtSnapshotRow = z.object({
   state: z.string(),
   label: z.string().nullable(),
   memoryBytes: z.number(),
+  fsBytes: z.number(),
   createdAtMs: z.number(),
   layers: z.array(z.string()),
   external: z.record(z.string(), z.number()),

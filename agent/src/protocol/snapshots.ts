@@ -14,6 +14,8 @@ export const Snapshot = z.object({
   label: z.string().nullable(),
   /** Bytes of memory pages captured. */
   memoryBytes: z.number(),
+  /** Bytes of files in its layer (the changes over the environment). */
+  fsBytes: z.number(),
   createdAtMs: z.number(),
 });
 export type Snapshot = z.infer<typeof Snapshot>;
