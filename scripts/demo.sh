@@ -45,7 +45,7 @@ echo "$out" | sed 's/^/   /'
 branches=$(echo "$out" | grep -o '^sbx-[0-9a-f]*')
 sleep 0.5
 for b in $branches; do
-  echo "   $b counted on from $($fs exec "$b" -- sh -c 'wc -l < /root/count') (the original is at $($fs exec "$sbx" -- sh -c 'wc -l < /root/count'))"
+  echo "   $b has counted to $($fs exec "$b" -- sh -c 'wc -l < /root/count') from the snapshot's value (the original: $($fs exec "$sbx" -- sh -c 'wc -l < /root/count'))"
 done
 
 log "merge: one branch writes a file, the other merges it in (files only; processes are not merged)"
