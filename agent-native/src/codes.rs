@@ -43,7 +43,10 @@ pub const UNSUPPORTED: i32 = -33012;
 /// A merge found conflicting changes and the strategy was `fail`: nothing was applied.
 pub const MERGE_CONFLICT: i32 = -33013;
 
-pub const ALL: [(&str, i32); 20] = [
+/// No file or directory at that path inside the sandbox (or snapshot).
+pub const FILE_NOT_FOUND: i32 = -33014;
+
+pub const ALL: [(&str, i32); 21] = [
     ("ParseError", PARSE_ERROR),
     ("InvalidRequest", INVALID_REQUEST),
     ("MethodNotFound", METHOD_NOT_FOUND),
@@ -64,4 +67,5 @@ pub const ALL: [(&str, i32); 20] = [
     ("CheckpointFailed", CHECKPOINT_FAILED),
     ("Unsupported", UNSUPPORTED),
     ("MergeConflict", MERGE_CONFLICT),
+    ("FileNotFound", FILE_NOT_FOUND),
 ];

@@ -57,6 +57,8 @@ pub enum Error {
     Unrelated { a: String, b: String, why: String },
     #[error("merging {from} into {into} found {count} conflict(s) and the strategy is `fail`; nothing was applied")]
     MergeConflict { from: String, into: String, count: usize, merged: serde_json::Value },
+    #[error("{what} of {size} bytes is too large: send at most {max} bytes per request")]
+    TooLarge { what: &'static str, size: usize, max: usize },
     #[error("count {count} is out of range: branch 1 to {max} sandboxes at a time")]
     BadCount { count: usize, max: usize },
     #[error("this host has no freezer cgroup (v1 freezer or v2 cgroup.freeze), which snapshots need")]
@@ -67,11 +69,17 @@ impl Error {
     pub fn code(&self) -> i32 {
         match self {
             Error::Spec(_) | Error::Params { .. } | Error::BadCount { .. } => codes::INVALID_PARAMS,
+            Error::TooLarge { .. } => codes::PAYLOAD_TOO_LARGE,
             Error::Env(EnvError::Unknown { .. }) => codes::ENVIRONMENT_UNKNOWN,
             Error::Env(EnvError::NotBuilt { .. }) => codes::ENVIRONMENT_NOT_BUILT,
             Error::Env(_) => codes::ENVIRONMENT_BUILD_FAILED,
             Error::Spawn(SpawnError::Failure(SpawnFailure::Init(InitError::Exec { .. }))) => codes::COMMAND_NOT_FOUND,
             Error::Spawn(SpawnError::TooLarge { .. }) => codes::INVALID_PARAMS,
+            Error::Sandbox(SandboxError::Files(SafeFsError::Open { errno, .. }))
+                if matches!(errno, nix::errno::Errno::ENOENT | nix::errno::Errno::ENOTDIR) =>
+            {
+                codes::FILE_NOT_FOUND
+            }
             Error::Sandbox(_) | Error::Spawn(_) | Error::Pipe(_) => codes::RUNTIME_FAILED,
             Error::MethodNotFound(_) => codes::METHOD_NOT_FOUND,
             Error::ExecNotFound(_) => codes::EXEC_NOT_FOUND,
@@ -107,13 +115,25 @@ impl Error {
             Error::Sandbox(SandboxError::Files(
                 SafeFsError::Open { path, errno } | SafeFsError::Mkdir { path, errno },
             )) => {
-                json!({ "kind": "files", "path": path, "errno": *errno as i32 })
+                json!({ "kind": "files", "path": path, "errno": *errno as i32, "code": errno_name(*errno) })
             }
             Error::Sandbox(_) => json!({ "kind": "sandbox" }),
             Error::Spec(_) | Error::Params { .. } => json!({ "kind": "params" }),
             Error::MergeConflict { merged, .. } => merged.clone(),
             _ => json!({ "kind": "runtime" }),
         }
+    }
+}
+
+fn errno_name(e: nix::errno::Errno) -> &'static str {
+    match e {
+        nix::errno::Errno::ENOENT => "ENOENT",
+        nix::errno::Errno::ENOTDIR => "ENOTDIR",
+        nix::errno::Errno::EISDIR => "EISDIR",
+        nix::errno::Errno::ENOTEMPTY => "ENOTEMPTY",
+        nix::errno::Errno::EACCES => "EACCES",
+        nix::errno::Errno::EXDEV => "EXDEV",
+        _ => "EIO",
     }
 }
 

@@ -12,6 +12,7 @@ pub mod criu;
 pub mod envs;
 pub mod error;
 pub mod exec;
+pub mod files;
 pub mod ids;
 pub mod layers;
 pub mod live;
@@ -32,6 +33,7 @@ pub mod snapshots;
 pub mod spawner;
 pub mod spec;
 pub mod tuning;
+pub mod views;
 
 /// Writes one line to stderr (the agent sends the runtime's stderr to its log file).
 #[macro_export]

@@ -1,7 +1,7 @@
 //! File access inside a sandbox's rootfs from the host, resolved by the kernel as if the rootfs were `/`
 //! (openat2 RESOLVE_IN_ROOT): `..` and absolute symlinks cannot climb out of it.
 
-use std::io::{self, Write};
+use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::path::{Component, Path, PathBuf};
 
@@ -65,6 +65,12 @@ fn open_root(root: &Path) -> Result<OwnedFd> {
 /// Creates (or truncates) `path` inside `root` with `content` and `mode`, creating missing parent
 /// directories. `path` is interpreted inside the sandbox: absolute paths start at `root`.
 pub fn write_file(root: &Path, path: &str, content: &[u8], mode: u32) -> Result<()> {
+    write_at(root, path, 0, content, mode, true)
+}
+
+/// Writes `content` at `offset` of `path` inside `root` (creating it and its parents), truncating it
+/// first when `truncate`; sets `mode` when it creates or truncates. For files sent in chunks.
+pub fn write_at(root: &Path, path: &str, offset: u64, content: &[u8], mode: u32, truncate: bool) -> Result<()> {
     let root_fd = open_root(root)?;
     let rel: PathBuf = Path::new(path).components().filter(|c| !matches!(c, Component::RootDir)).collect();
     let mut prefix = PathBuf::new();
@@ -87,13 +93,17 @@ pub fn write_file(root: &Path, path: &str, content: &[u8], mode: u32) -> Result<
             };
         }
     }
-    let flags = OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_TRUNC;
+    let flags = OFlag::O_WRONLY | OFlag::O_CREAT | if truncate { OFlag::O_TRUNC } else { OFlag::empty() };
     let fd = openat2(&root_fd, &rel, flags, mode).map_err(|errno| SafeFsError::Open { path: path.into(), errno })?;
-    let mut file = std::fs::File::from(fd);
-    file.write_all(content).map_err(|source| SafeFsError::Write { path: path.into(), source })?;
-    // The umask shaped the mode at creation; set exactly what was asked.
-    nix::sys::stat::fchmod(&file, Mode::from_bits_truncate(mode))
-        .map_err(|errno| SafeFsError::Write { path: path.into(), source: errno.into() })
+    let file = std::fs::File::from(fd);
+    use std::os::unix::fs::FileExt;
+    file.write_all_at(content, offset).map_err(|source| SafeFsError::Write { path: path.into(), source })?;
+    if truncate {
+        // The umask shaped the mode at creation; set exactly what was asked.
+        nix::sys::stat::fchmod(&file, Mode::from_bits_truncate(mode))
+            .map_err(|errno| SafeFsError::Write { path: path.into(), source: errno.into() })?;
+    }
+    Ok(())
 }
 
 fn show(p: &Path) -> String {
@@ -156,6 +166,68 @@ pub fn read_file(root: &Path, path: &str) -> Result<Vec<u8>> {
         .map_err(|errno| SafeFsError::Open { path: path.into(), errno })?;
     let mut out = Vec::new();
     std::fs::File::from(fd).read_to_end(&mut out).map_err(|source| SafeFsError::Write { path: path.into(), source })?;
+    Ok(out)
+}
+
+/// Reads up to `len` bytes at `offset` of a file inside a root; returns them and the file's size.
+pub fn read_at(root: &Path, path: &str, offset: u64, len: usize) -> Result<(Vec<u8>, u64)> {
+    use std::os::unix::fs::FileExt;
+    let root_fd = open_root(root)?;
+    let fd = openat2(&root_fd, &relative(path), OFlag::O_RDONLY, 0).map_err(|errno| SafeFsError::Open { path: path.into(), errno })?;
+    let file = std::fs::File::from(fd);
+    let size = file.metadata().map_err(|source| SafeFsError::Write { path: path.into(), source })?.len();
+    let mut buf = vec![0u8; len.min(size.saturating_sub(offset) as usize)];
+    let mut done = 0;
+    while done < buf.len() {
+        let n = file.read_at(&mut buf[done..], offset + done as u64).map_err(|source| SafeFsError::Write { path: path.into(), source })?;
+        if n == 0 {
+            break;
+        }
+        done += n;
+    }
+    buf.truncate(done);
+    Ok((buf, size))
+}
+
+/// One entry of a directory listing.
+#[derive(Debug, Clone, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DirEntry {
+    pub name: String,
+    /// "file", "dir", "symlink" or "other".
+    pub kind: &'static str,
+    pub size: u64,
+    pub mode: u32,
+    pub mtime_ms: u64,
+}
+
+/// Lists a directory inside a root (without following symlinks of its entries).
+pub fn list_dir(root: &Path, path: &str) -> Result<Vec<DirEntry>> {
+    let root_fd = open_root(root)?;
+    let rel = relative(path);
+    let dir = if rel.as_os_str().is_empty() { open_root(root)? } else {
+        openat2(&root_fd, &rel, OFlag::O_RDONLY | OFlag::O_DIRECTORY, 0).map_err(|errno| SafeFsError::Open { path: path.into(), errno })?
+    };
+    let mut out = Vec::new();
+    let rd = std::fs::read_dir(format!("/proc/self/fd/{}", dir.as_raw_fd())).map_err(|source| SafeFsError::Write { path: path.into(), source })?;
+    for e in rd.flatten() {
+        let name = e.file_name();
+        let Ok(st) = nix::sys::stat::fstatat(&dir, name.as_os_str(), nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW) else { continue };
+        let kind = match st.st_mode & libc::S_IFMT {
+            libc::S_IFDIR => "dir",
+            libc::S_IFREG => "file",
+            libc::S_IFLNK => "symlink",
+            _ => "other",
+        };
+        out.push(DirEntry {
+            name: name.to_string_lossy().into_owned(),
+            kind,
+            size: st.st_size as u64,
+            mode: st.st_mode & 0o7777,
+            mtime_ms: (st.st_mtime as u64) * 1000 + (st.st_mtime_nsec as u64) / 1_000_000,
+        });
+    }
+    out.sort_by(|a, b| a.name.cmp(&b.name));
     Ok(out)
 }
 

@@ -17,6 +17,7 @@ use crate::error::Error;
 use crate::exec::{self, ExecRegistry};
 use crate::layers::Store;
 use crate::live::{self, Registry};
+use crate::files;
 use crate::merge;
 use crate::plan::HostFacts;
 use crate::rpc::Hub;
@@ -27,7 +28,7 @@ use crate::spec::RunParams;
 
 /// Every method the runtime serves. `agent/src/protocol/runtime.ts` lists the same names; a test
 /// compares the two through `forkspace-rt methods`.
-pub const METHODS: [&str; 24] = [
+pub const METHODS: [&str; 28] = [
     "runtime/info",
     "runtime/shutdown",
     "env/list",
@@ -52,6 +53,10 @@ pub const METHODS: [&str; 24] = [
     "snapshot/delete",
     "branch/diff",
     "branch/merge",
+    "files/write",
+    "files/read",
+    "files/list",
+    "files/remove",
 ];
 
 /// Notifications the runtime sends.
@@ -327,6 +332,26 @@ impl Runtime {
                 }
                 to_json(m)
             }
+            "files/write" => {
+                let p: files::WriteParams = parse(method, params)?;
+                let rt = self.clone();
+                blocking(move || files::write(&rt, p)).await
+            }
+            "files/read" => {
+                let p: files::ReadParams = parse(method, params)?;
+                let rt = self.clone();
+                blocking(move || files::read(&rt, p).and_then(to_json)).await
+            }
+            "files/list" => {
+                let p: files::PathParams = parse(method, params)?;
+                let rt = self.clone();
+                blocking(move || files::list(&rt, p).map(|entries| json!({ "entries": entries }))).await
+            }
+            "files/remove" => {
+                let p: files::PathParams = parse(method, params)?;
+                let rt = self.clone();
+                blocking(move || files::remove(&rt, p).map(|()| json!({ "removed": true }))).await
+            }
             other => Err(Error::MethodNotFound(other.to_string())),
         }
     }
@@ -387,6 +412,11 @@ impl Runtime {
         self.catalog.upsert_environment(&manifest).map_err(Error::Catalog)?;
         Ok(json!({ "name": def.name, "manifest": manifest }))
     }
+}
+
+/// Runs filesystem work off the async workers.
+async fn blocking<F: FnOnce() -> Result<Value, Error> + Send + 'static>(f: F) -> Result<Value, Error> {
+    tokio::task::spawn_blocking(f).await.map_err(|e| Error::Task(e.to_string()))?
 }
 
 fn to_json<T: serde::Serialize>(v: T) -> Result<Value, Error> {

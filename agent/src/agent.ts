@@ -7,6 +7,7 @@ import type { AgentConfig } from './config';
 import type { Logger } from './log';
 import { EnvironmentService } from './core/environments';
 import { ExecService } from './core/exec';
+import { FileService } from './core/files';
 import { ModeService } from './core/modes';
 import { SandboxService } from './core/sandboxes';
 import { forwardRuntimeEvents } from './api/events';
@@ -21,6 +22,7 @@ export class Agent {
   readonly exec: ExecService;
   readonly sandboxes: SandboxService;
   readonly modes: ModeService;
+  readonly files: FileService;
   readonly rpc: RpcServer;
   private unixServer: net.Server | undefined;
   private wsServer: WebSocketServer | undefined;
@@ -37,6 +39,7 @@ export class Agent {
     this.exec = new ExecService(this.runtime, this.environments);
     this.sandboxes = new SandboxService(this.runtime);
     this.modes = new ModeService(this.runtime, this.sandboxes, this.exec);
+    this.files = new FileService(this.runtime);
     this.rpc = new RpcServer(log);
     registerHandlers(this.rpc, this);
     forwardRuntimeEvents(this.runtime, this.rpc);

@@ -7,6 +7,7 @@ import { connectAgent } from './cli/connect';
 import { ENV_USAGE, envCommand } from './cli/envCommand';
 import { RUN_USAGE, runCommand } from './cli/runCommand';
 import { SANDBOX_COMMANDS, SANDBOX_USAGE } from './cli/sandboxCommands';
+import { cpCommand, filesCommand, FILES_USAGE } from './cli/filesCommand';
 import { fail, warn } from './cli/ui';
 
 const USAGE = `forkspace: sandboxes you can checkpoint, restore and branch
@@ -23,7 +24,9 @@ ${RUN_USAGE.split('\n')[0]}
 ${AGENT_USAGE.split('\n')[0]}
 ${ENV_USAGE}
 
-${SANDBOX_USAGE}`;
+${SANDBOX_USAGE}
+
+${FILES_USAGE}`;
 
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
@@ -42,6 +45,10 @@ async function main(argv: string[]): Promise<number> {
     case 'version':
     case '--version':
       return print(`forkspace 0.1.0 (node ${process.version})`);
+    case 'cp':
+      return withClient(await client(), (c) => cpCommand(c, rest));
+    case 'files':
+      return withClient(await client(), (c) => filesCommand(c, rest));
     case 'ls':
       return withClient(await client(), (c) => SANDBOX_COMMANDS.sandbox(c, ['list', ...rest]));
     case undefined:

@@ -237,9 +237,15 @@ export function canConnect(socketPath: string): Promise<boolean> {
 }
 
 /** Mocha hooks for a suite that runs against one private stack; it must leave nothing behind. */
-export function useStack(options: { wsPort?: () => Promise<number>; env?: NodeJS.ProcessEnv } = {}): { stack(): Stack; client(): RpcClient } {
+export function useStack(options: { wsPort?: () => Promise<number>; env?: NodeJS.ProcessEnv } = {}): {
+  stack(): Stack;
+  client(): RpcClient;
+  /** Runs before the stack stops (mocha runs `after` hooks in the order they were added). */
+  beforeStop(fn: () => Promise<unknown>): void;
+} {
   let stack: Stack | undefined;
   let client: RpcClient | undefined;
+  const cleanups: (() => Promise<unknown>)[] = [];
   before(async function () {
     requireRoot(this);
     stack = await Stack.start({ wsPort: options.wsPort ? await options.wsPort() : 0, env: options.env });
@@ -247,12 +253,14 @@ export function useStack(options: { wsPort?: () => Promise<number>; env?: NodeJS
   });
   after(async () => {
     if (!stack) return;
+    for (const fn of cleanups) await fn().catch(() => {});
     const left = await stack.stop();
     if (left.length) throw new Error(`the stack left things behind:\n${left.join('\n')}`);
   });
   return {
     stack: () => stack ?? assertNever('stack used before the suite started'),
     client: () => client ?? assertNever('client used before the suite started'),
+    beforeStop: (fn) => cleanups.push(fn),
   };
 }
 

@@ -32,6 +32,10 @@ import {
   SnapshotList,
   SnapshotRestore,
   TreeGet,
+  FilesWrite,
+  FilesRead,
+  FilesList,
+  FilesRemove,
 } from '../protocol';
 import type { ExecObserver } from '../core/exec';
 import type { Peer } from './rpcServer';
@@ -101,6 +105,12 @@ export function registerHandlers(server: RpcServer, agent: Agent): void {
   server.on(BranchDiff, (p) => sandboxes.diff(p.a, p.b) as never);
   server.on(BranchMerge, (p) => sandboxes.merge(p.from, p.into, p.strategy) as never);
   server.on(TreeGet, (p) => sandboxes.tree(p.includeDestroyed));
+
+  const files = agent.files;
+  server.on(FilesWrite, (p) => files.write(p));
+  server.on(FilesRead, (p) => files.read(p));
+  server.on(FilesList, (p) => files.list(p.id, p.path));
+  server.on(FilesRemove, (p) => files.remove(p.sandboxId, p.path, p.recursive));
 }
 
 /** Streams an execution's start, output and environment-build progress to the peer that asked. */

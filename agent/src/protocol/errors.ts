@@ -52,6 +52,8 @@ export const ErrorCodes = {
   Unsupported: -33012,
   /** A merge with strategy `fail` found conflicts and applied nothing; `data` lists them with both sides. */
   MergeConflict: -33013,
+  /** No file or directory at that path inside the sandbox or snapshot. */
+  FileNotFound: -33014,
 } as const;
 
 export type ErrorCodeName = keyof typeof ErrorCodes;

@@ -44,3 +44,4 @@ export { NdjsonTransport, connectUnixSocket } from './transports/ndjson';
 export { WebSocketTransport } from './transports/websocket';
 export { RpcClient } from './client';
 export type { Disposable, RequestOptions } from './client';
+export { FilesWrite, FilesRead, FilesList, FilesRemove, FileEntry, MAX_FILE_CHUNK } from './files';

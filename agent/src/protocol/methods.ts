@@ -25,6 +25,7 @@ import {
   SnapshotRestore,
 } from './snapshots';
 import { BranchDiff, BranchMerge, TreeGet } from './branches';
+import { FilesList, FilesRead, FilesRemove, FilesWrite } from './files';
 
 export const AgentRequests = [
   Initialize,
@@ -53,6 +54,10 @@ export const AgentRequests = [
   BranchDiff,
   BranchMerge,
   TreeGet,
+  FilesWrite,
+  FilesRead,
+  FilesList,
+  FilesRemove,
 ] as const;
 
 export const AgentNotifications = [

@@ -170,6 +170,31 @@ export const RtBranchMerge = request(
   'Merge.',
 );
 
+export const RtFilesWrite = request(
+  'files/write',
+  z.strictObject({ sandboxId: z.string(), path: z.string(), offset: z.number(), dataBase64: z.string(), mode: z.number().optional(), truncate: z.boolean() }),
+  z.object({ path: z.string(), written: z.number(), end: z.number() }),
+  'Write a chunk.',
+);
+export const RtFilesRead = request(
+  'files/read',
+  z.strictObject({ id: z.string(), path: z.string(), offset: z.number(), length: z.number() }),
+  z.object({ dataBase64: z.string(), offset: z.number(), size: z.number(), eof: z.boolean() }),
+  'Read a chunk.',
+);
+export const RtFilesList = request(
+  'files/list',
+  z.strictObject({ id: z.string(), path: z.string() }),
+  z.object({ entries: z.array(z.object({ name: z.string(), kind: z.string(), size: z.number(), mode: z.number(), mtimeMs: z.number() })) }),
+  'List a directory.',
+);
+export const RtFilesRemove = request(
+  'files/remove',
+  z.strictObject({ id: z.string(), path: z.string(), recursive: z.boolean() }),
+  z.object({ removed: z.boolean() }),
+  'Remove.',
+);
+
 export const RtSandboxOutput = notification(
   'sandbox/output',
   z.object({ sandboxId: z.string(), stream: z.enum(['stdout', 'stderr']), seq: z.number(), dataBase64: z.string() }),
@@ -203,5 +228,9 @@ export const RuntimeRequests = [
   RtSnapshotDelete,
   RtBranchDiff,
   RtBranchMerge,
+  RtFilesWrite,
+  RtFilesRead,
+  RtFilesList,
+  RtFilesRemove,
 ] as const;
 export const RuntimeNotifications = [RtExecStarted, RtExecOutput, RtEnvProgress, RtSandboxOutput, RtSandboxChanged, RtSnapshotChanged] as const;

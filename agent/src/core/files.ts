@@ -1,0 +1,43 @@
+// The files API through the runtime: chunks pass through, text is encoded for the wire.
+import type { z } from 'zod';
+import { ErrorCodes, ProtocolError, type FileEntry } from '../protocol';
+import type { FilesRead, FilesWrite } from '../protocol/files';
+import { RtFilesList, RtFilesRead, RtFilesRemove, RtFilesWrite } from '../protocol/runtime';
+import type { RuntimeClient } from '../runtime/runtimeClient';
+
+export class FileService {
+  constructor(private readonly runtime: RuntimeClient) {}
+
+  write(p: z.output<typeof FilesWrite.params>) {
+    const dataBase64 = p.encoding === 'base64' ? p.content : Buffer.from(p.content, 'utf8').toString('base64');
+    return this.runtime.request(RtFilesWrite, {
+      sandboxId: p.sandboxId,
+      path: p.path,
+      offset: p.offset,
+      dataBase64,
+      mode: p.mode,
+      truncate: p.truncate ?? p.offset === 0,
+    });
+  }
+
+  async read(p: z.output<typeof FilesRead.params>) {
+    const r = await this.runtime.request(RtFilesRead, { id: p.id, path: p.path, offset: p.offset, length: p.length });
+    if (p.encoding === 'base64') return { content: r.dataBase64, encoding: 'base64' as const, offset: r.offset, size: r.size, eof: r.eof };
+    const bytes = Buffer.from(r.dataBase64, 'base64');
+    const text = new TextDecoder('utf-8', { fatal: true });
+    try {
+      return { content: text.decode(bytes), encoding: 'utf8' as const, offset: r.offset, size: r.size, eof: r.eof };
+    } catch {
+      throw new ProtocolError(ErrorCodes.InvalidParams, `${p.path} is not UTF-8 text (or the chunk splits a character); read it with encoding "base64"`);
+    }
+  }
+
+  async list(id: string, path: string): Promise<{ entries: FileEntry[] }> {
+    const r = await this.runtime.request(RtFilesList, { id, path });
+    return { entries: r.entries as FileEntry[] };
+  }
+
+  remove(sandboxId: string, path: string, recursive: boolean) {
+    return this.runtime.request(RtFilesRemove, { id: sandboxId, path, recursive });
+  }
+}
