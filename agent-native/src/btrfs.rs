@@ -111,7 +111,9 @@ impl Pool {
         let backing = format!("/sys/block/{}/loop/backing_file", device.trim_start_matches("/dev/"));
         for _ in 0..100 {
             match fs::read_to_string(&backing) {
-                Ok(b) if Path::new(b.trim()) == image.as_path() => std::thread::sleep(std::time::Duration::from_millis(10)),
+                Ok(b) if Path::new(b.trim()) == image.as_path() => {
+                    std::thread::sleep(std::time::Duration::from_millis(10))
+                }
                 _ => return,
             }
         }
@@ -197,7 +199,9 @@ fn mount_source(dir: &Path) -> Option<String> {
     let text = fs::read_to_string("/proc/self/mountinfo").ok()?;
     text.lines().find_map(|l| {
         let (left, right) = l.split_once(" - ")?;
-        (left.split(' ').nth(4).map(Path::new) == Some(dir)).then(|| right.split(' ').nth(1).map(String::from)).flatten()
+        (left.split(' ').nth(4).map(Path::new) == Some(dir))
+            .then(|| right.split(' ').nth(1).map(String::from))
+            .flatten()
     })
 }
 

@@ -167,15 +167,23 @@ CREATE TABLE IF NOT EXISTS environments (
   size_bytes INTEGER NOT NULL,
   built_at INTEGER NOT NULL
 );
+CREATE TABLE IF NOT EXISTS cache (
+  key TEXT PRIMARY KEY,
+  result TEXT NOT NULL,
+  size_bytes INTEGER NOT NULL,
+  created_at INTEGER NOT NULL,
+  used_at INTEGER NOT NULL,
+  hits INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS cache_by_use ON cache(used_at);
 CREATE INDEX IF NOT EXISTS snapshots_by_sandbox ON snapshots(sandbox_id);
 CREATE INDEX IF NOT EXISTS sandboxes_by_origin ON sandboxes(origin_snapshot);
 ";
 
 /// Brings a catalog written by an older runtime up to the current schema.
 fn migrate(conn: &Connection) -> rusqlite::Result<()> {
-    let has_fs_bytes = conn
-        .prepare("SELECT 1 FROM pragma_table_info('snapshots') WHERE name = 'fs_bytes'")?
-        .exists([])?;
+    let has_fs_bytes =
+        conn.prepare("SELECT 1 FROM pragma_table_info('snapshots') WHERE name = 'fs_bytes'")?.exists([])?;
     if !has_fs_bytes {
         conn.execute_batch("ALTER TABLE snapshots ADD COLUMN fs_bytes INTEGER NOT NULL DEFAULT 0")?;
     }
@@ -294,7 +302,14 @@ impl Catalog {
 
     /// Marks a snapshot ready (with its final layers and sizes) and records it as its sandbox's last, in
     /// one transaction.
-    pub fn finish_snapshot(&self, id: &str, sandbox_id: &str, layers: &[PathBuf], memory_bytes: u64, fs_bytes: u64) -> Result<()> {
+    pub fn finish_snapshot(
+        &self,
+        id: &str,
+        sandbox_id: &str,
+        layers: &[PathBuf],
+        memory_bytes: u64,
+        fs_bytes: u64,
+    ) -> Result<()> {
         let mut conn = self.conn();
         let tx = conn.transaction().map_err(q("finish snapshot"))?;
         tx.execute(
@@ -324,9 +339,82 @@ impl Catalog {
 
     pub fn environment_names(&self) -> Result<Vec<String>> {
         let conn = self.conn();
-        let mut stmt = conn.prepare_cached("SELECT name FROM environments ORDER BY name").map_err(q("list environments"))?;
+        let mut stmt =
+            conn.prepare_cached("SELECT name FROM environments ORDER BY name").map_err(q("list environments"))?;
         let rows = stmt.query_map([], |r| r.get::<_, String>(0)).map_err(q("list environments"))?;
         rows.map(|r| r.map_err(q("list environments"))).collect()
+    }
+
+    /// A cached result, marking it used (LRU).
+    pub fn cache_get(&self, key: &str) -> Result<Option<String>> {
+        let conn = self.conn();
+        let found: Option<String> = conn
+            .query_row("SELECT result FROM cache WHERE key = ?1", [key], |r| r.get(0))
+            .optional()
+            .map_err(q("read cache"))?;
+        if found.is_some() {
+            conn.execute(
+                "UPDATE cache SET used_at = ?2, hits = hits + 1 WHERE key = ?1",
+                params![key, now_ms() as i64],
+            )
+            .map_err(q("read cache"))?;
+        }
+        Ok(found)
+    }
+
+    /// Stores a result, then evicts least-recently-used entries until the cache fits `max_bytes`.
+    /// Returns how many entries were evicted.
+    pub fn cache_put(&self, key: &str, result: &str, max_bytes: u64) -> Result<usize> {
+        if result.len() as u64 > max_bytes {
+            return Ok(0); // larger than the whole cache: not kept, and nothing else evicted for it
+        }
+        let mut conn = self.conn();
+        let tx = conn.transaction().map_err(q("write cache"))?;
+        let now = now_ms() as i64;
+        tx.execute(
+            "INSERT INTO cache (key, result, size_bytes, created_at, used_at) VALUES (?1, ?2, ?3, ?4, ?4)
+             ON CONFLICT(key) DO UPDATE SET result = ?2, size_bytes = ?3, created_at = ?4, used_at = ?4",
+            params![key, result, result.len() as i64, now],
+        )
+        .map_err(q("write cache"))?;
+        let mut evicted = 0;
+        loop {
+            let total: i64 = tx
+                .query_row("SELECT COALESCE(SUM(size_bytes), 0) FROM cache", [], |r| r.get(0))
+                .map_err(q("write cache"))?;
+            if total as u64 <= max_bytes {
+                break;
+            }
+            let oldest: Option<String> = tx
+                .query_row("SELECT key FROM cache WHERE key != ?1 ORDER BY used_at, created_at LIMIT 1", [key], |r| {
+                    r.get(0)
+                })
+                .optional()
+                .map_err(q("write cache"))?;
+            match oldest {
+                Some(k) => {
+                    tx.execute("DELETE FROM cache WHERE key = ?1", [k]).map_err(q("write cache"))?;
+                    evicted += 1;
+                }
+                None => break,
+            }
+        }
+        tx.commit().map_err(q("write cache"))?;
+        Ok(evicted)
+    }
+
+    /// Entries, total bytes and total hits.
+    pub fn cache_stats(&self) -> Result<(u64, u64, u64)> {
+        self.conn()
+            .query_row("SELECT COUNT(*), COALESCE(SUM(size_bytes), 0), COALESCE(SUM(hits), 0) FROM cache", [], |r| {
+                Ok((r.get::<_, i64>(0)? as u64, r.get::<_, i64>(1)? as u64, r.get::<_, i64>(2)? as u64))
+            })
+            .map_err(q("cache stats"))
+    }
+
+    pub fn cache_clear(&self) -> Result<u64> {
+        let n = self.conn().execute("DELETE FROM cache", []).map_err(q("clear cache"))?;
+        Ok(n as u64)
     }
 
     pub fn delete_snapshot(&self, id: &str) -> Result<()> {
@@ -355,7 +443,8 @@ const SANDBOX_COLUMNS: &str = "SELECT id, environment, state, origin_snapshot, l
 const SNAPSHOT_COLUMNS: &str = "SELECT id, sandbox_id, parent_snapshot, environment, state, label, spec, layers, external, memory_bytes, created_at, fs_bytes FROM snapshots";
 
 type RawSandbox = (String, String, String, Option<String>, Option<String>, String, String, Option<i32>, i64, i64);
-type RawSnapshot = (String, String, Option<String>, String, String, Option<String>, String, String, String, i64, i64, i64);
+type RawSnapshot =
+    (String, String, Option<String>, String, String, Option<String>, String, String, String, i64, i64, i64);
 
 fn raw_sandbox(r: &rusqlite::Row<'_>) -> rusqlite::Result<RawSandbox> {
     Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?, r.get(7)?, r.get(8)?, r.get(9)?))
@@ -399,7 +488,8 @@ fn sandbox_from_raw(r: RawSandbox) -> Result<SandboxRow> {
 }
 
 fn snapshot_from_raw(r: RawSnapshot) -> Result<SnapshotRow> {
-    let (id, sandbox_id, parent_snapshot, environment, state, label, spec, layers, external, memory, created, fs_bytes) = r;
+    let (id, sandbox_id, parent_snapshot, environment, state, label, spec, layers, external, memory, created, fs_bytes) =
+        r;
     Ok(SnapshotRow {
         spec: json(&id, "spec", &spec)?,
         layers: json(&id, "layers", &layers)?,
@@ -461,6 +551,26 @@ mod tests {
             fs_bytes: 0,
             created_at_ms: 2,
         }
+    }
+
+    #[test]
+    fn the_cache_keeps_the_most_recently_used_within_its_size() {
+        let dir = tempfile::tempdir().unwrap();
+        let c = Catalog::open(&dir.path().join("c.sqlite")).unwrap();
+        let v = "x".repeat(100);
+        c.cache_put("a", &v, 250).unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(2));
+        c.cache_put("b", &v, 250).unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(2));
+        assert!(c.cache_get("a").unwrap().is_some()); // a is now more recent than b
+        std::thread::sleep(std::time::Duration::from_millis(2));
+        assert_eq!(c.cache_put("c", &v, 250).unwrap(), 1);
+        assert!(c.cache_get("b").unwrap().is_none(), "the least recently used entry goes first");
+        assert!(c.cache_get("a").unwrap().is_some() && c.cache_get("c").unwrap().is_some());
+        assert_eq!(c.cache_stats().unwrap().0, 2);
+        c.cache_put("huge", &"y".repeat(1000), 250).unwrap();
+        assert!(c.cache_get("huge").unwrap().is_none(), "an entry larger than the cache is not kept");
+        assert_eq!(c.cache_clear().unwrap(), 2);
     }
 
     #[test]

@@ -18,6 +18,8 @@ pub struct Config {
     pub criu: PathBuf,
     /// Debian mirror used to build the Python environments.
     pub debian_mirror: String,
+    /// Size bound of the result cache (least recently used entries go first).
+    pub cache_max_bytes: u64,
 }
 
 impl Config {

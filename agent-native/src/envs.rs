@@ -85,6 +85,9 @@ pub struct Manifest {
     pub source: String,
     pub size_bytes: u64,
     pub built_at_ms: u64,
+    /// sha256 over every path, mode and content of the rootfs: what a cached result was computed on.
+    #[serde(default)]
+    pub digest: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -128,6 +131,23 @@ impl EnvStore {
     pub fn manifest(&self, def: &EnvDef) -> Option<Manifest> {
         let text = fs::read_to_string(self.slot(def).join("manifest.json")).ok()?;
         serde_json::from_str(&text).ok()
+    }
+
+    /// Computes and records the content digest of environments built before digests existed.
+    pub fn backfill_digests(&self) {
+        for def in ENVIRONMENTS.iter() {
+            let Some(mut m) = self.manifest(def) else { continue };
+            if m.digest.is_some() {
+                continue;
+            }
+            m.digest = Some(digest(&self.rootfs(def)));
+            let path = self.slot(def).join("manifest.json");
+            let tmp = path.with_extension("json.tmp");
+            let body = serde_json::to_vec_pretty(&m).unwrap_or_default();
+            if fs::write(&tmp, body).and_then(|()| fs::rename(&tmp, &path)).is_err() {
+                let _ = fs::remove_file(&tmp);
+            }
+        }
     }
 
     /// The rootfs of a built environment, or NotBuilt.
@@ -200,6 +220,7 @@ impl EnvStore {
                 source,
                 size_bytes: tree_size(&rootfs),
                 built_at_ms: SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0),
+                digest: Some(digest(&rootfs)),
             };
             let mpath = tmp.join("manifest.json");
             let body = serde_json::to_vec_pretty(&manifest).unwrap_or_default();
@@ -374,6 +395,41 @@ fn write_etc(rootfs: &Path) -> io::Result<()> {
         fs::write(etc.join("group"), "root:x:0:\nnogroup:x:65534:\n")?;
     }
     Ok(())
+}
+
+/// sha256 over the tree: each entry's relative path, type, mode, and its content (files) or target
+/// (symlinks), in sorted order.
+pub fn digest(root: &Path) -> String {
+    use sha2::{Digest, Sha256};
+    let mut hasher = Sha256::new();
+    let mut stack = vec![PathBuf::new()];
+    while let Some(rel) = stack.pop() {
+        let Ok(rd) = fs::read_dir(root.join(&rel)) else { continue };
+        let mut names: Vec<_> = rd.flatten().map(|e| e.file_name()).collect();
+        names.sort();
+        for name in names.into_iter().rev() {
+            let child = rel.join(&name);
+            let Ok(meta) = fs::symlink_metadata(root.join(&child)) else { continue };
+            use std::os::unix::fs::MetadataExt;
+            hasher.update(child.as_os_str().as_encoded_bytes());
+            hasher.update(meta.mode().to_le_bytes());
+            if meta.is_dir() {
+                stack.push(child);
+            } else if meta.file_type().is_symlink() {
+                if let Ok(t) = fs::read_link(root.join(&child)) {
+                    hasher.update(t.as_os_str().as_encoded_bytes());
+                }
+            } else if meta.is_file() {
+                if let Ok(mut f) = fs::File::open(root.join(&child)) {
+                    let _ = io::copy(&mut f, &mut hasher);
+                }
+            } else {
+                hasher.update(meta.rdev().to_le_bytes());
+            }
+        }
+    }
+    let out = hasher.finalize();
+    out.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 pub fn tree_size(path: &Path) -> u64 {

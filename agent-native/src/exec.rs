@@ -40,6 +40,44 @@ pub struct RunResult {
     pub duration_ms: f64,
     pub memory_peak_bytes: Option<u64>,
     pub cpu_time_ms: Option<f64>,
+    /// The files asked for with `collect`, as they were when the command ended.
+    pub files: Vec<Collected>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Collected {
+    pub path: String,
+    pub content_base64: String,
+    pub size: u64,
+    /// Larger than what is returned (MAX_COLLECT_BYTES in all), or missing when size is 0 and not found.
+    pub truncated: bool,
+    pub found: bool,
+}
+
+/// Bytes of collected files one result may carry.
+pub const MAX_COLLECT_BYTES: usize = 16 << 20;
+
+fn collect(root: &std::path::Path, paths: &[String]) -> Vec<Collected> {
+    let mut budget = MAX_COLLECT_BYTES;
+    paths
+        .iter()
+        .map(|p| match crate::safe_fs::read_at(root, p, 0, budget) {
+            Ok((bytes, size)) => {
+                budget -= bytes.len();
+                Collected {
+                    path: p.clone(),
+                    truncated: (bytes.len() as u64) < size,
+                    content_base64: base64::engine::general_purpose::STANDARD.encode(&bytes),
+                    size,
+                    found: true,
+                }
+            }
+            Err(_) => {
+                Collected { path: p.clone(), content_base64: String::new(), size: 0, truncated: false, found: false }
+            }
+        })
+        .collect()
 }
 
 pub async fn run_ephemeral(rt: &Arc<Runtime>, conn: &Arc<Connection>, params: RunParams) -> Result<RunResult, Error> {
@@ -66,6 +104,7 @@ pub async fn run_ephemeral(rt: &Arc<Runtime>, conn: &Arc<Connection>, params: Ru
         supervise(rt, conn, &params.exec_id, &sandbox.id, &registration, Launch::Init(&plan.init), stdin, plan.timeout)
             .await;
     let stats = sandbox.cgroup.as_ref().map(|c| c.stats()).unwrap_or_default();
+    let files = if outcome.is_ok() { collect(&sandbox.overlay.rootfs, &params.collect) } else { Vec::new() };
     let released = tokio::task::spawn_blocking(move || sandbox.release().map(|()| sandbox))
         .await
         .map_err(|e| Error::Task(e.to_string()))?;
@@ -86,6 +125,7 @@ pub async fn run_ephemeral(rt: &Arc<Runtime>, conn: &Arc<Connection>, params: Ru
         duration_ms: elapsed.as_secs_f64() * 1000.0,
         memory_peak_bytes: stats.memory_peak_bytes,
         cpu_time_ms: stats.cpu_time_ns.map(|ns| ns as f64 / 1e6),
+        files,
     })
 }
 

@@ -69,6 +69,9 @@ struct ServeArgs {
     /// layers, or btrfs when it can be mounted and copies otherwise.
     #[arg(long, env = "FORKSPACE_FS_STORE", default_value = "auto", value_parser = ["auto", "btrfs", "copy"])]
     fs_store: String,
+    /// Size bound of the cached-execution results kept in the catalog.
+    #[arg(long, env = "FORKSPACE_CACHE_MAX_BYTES", default_value_t = 256 << 20)]
+    cache_max_bytes: u64,
     /// Size of the sparse btrfs image (bytes of disk are used only as data is written).
     #[arg(long, env = "FORKSPACE_FS_IMAGE_SIZE", default_value_t = 64 << 30)]
     fs_image_size: u64,
@@ -135,6 +138,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<u8> {
         cgroup_parent: args.cgroup_parent,
         criu: args.criu.criu,
         debian_mirror: args.debian_mirror.clone(),
+        cache_max_bytes: args.cache_max_bytes,
     };
     for dir in [&config.data_dir, &config.sandboxes_dir()] {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
@@ -154,6 +158,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<u8> {
             let _ = catalog.upsert_environment(&m);
         }
     }
+
     let done = reconcile::reconcile(&config, &layout, &catalog, &store);
     if done != reconcile::Reconciled::default() {
         log!("reconciled after a previous run: {done:?}");
@@ -246,7 +251,9 @@ fn lock_data_dir(config: &Config) -> anyhow::Result<std::fs::File> {
     // A predecessor that was just killed may hold it for a moment while its spawner winds down.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
     // SAFETY: flock(2) on a file we hold open for the life of the process.
-    while unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 && std::time::Instant::now() < deadline {
+    while unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0
+        && std::time::Instant::now() < deadline
+    {
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
     // SAFETY: as above.

@@ -14,8 +14,8 @@ use serde::{Deserialize, Serialize};
 use crate::envs;
 use crate::error::Error;
 use crate::safe_fs::{self, Entry};
-use crate::views::{env_view, view, View};
 use crate::service::Runtime;
+use crate::views::{env_view, view, View};
 
 /// Files bigger than this are compared and merged as wholes, never line by line.
 const TEXT_MERGE_LIMIT: u64 = 4 << 20;

@@ -280,6 +280,7 @@ mod tests {
             stdin: None,
             files: vec![],
             timeout_ms: None,
+            collect: vec![],
         }
     }
 

@@ -173,13 +173,16 @@ pub fn read_file(root: &Path, path: &str) -> Result<Vec<u8>> {
 pub fn read_at(root: &Path, path: &str, offset: u64, len: usize) -> Result<(Vec<u8>, u64)> {
     use std::os::unix::fs::FileExt;
     let root_fd = open_root(root)?;
-    let fd = openat2(&root_fd, &relative(path), OFlag::O_RDONLY, 0).map_err(|errno| SafeFsError::Open { path: path.into(), errno })?;
+    let fd = openat2(&root_fd, &relative(path), OFlag::O_RDONLY, 0)
+        .map_err(|errno| SafeFsError::Open { path: path.into(), errno })?;
     let file = std::fs::File::from(fd);
     let size = file.metadata().map_err(|source| SafeFsError::Write { path: path.into(), source })?.len();
     let mut buf = vec![0u8; len.min(size.saturating_sub(offset) as usize)];
     let mut done = 0;
     while done < buf.len() {
-        let n = file.read_at(&mut buf[done..], offset + done as u64).map_err(|source| SafeFsError::Write { path: path.into(), source })?;
+        let n = file
+            .read_at(&mut buf[done..], offset + done as u64)
+            .map_err(|source| SafeFsError::Write { path: path.into(), source })?;
         if n == 0 {
             break;
         }
@@ -205,14 +208,20 @@ pub struct DirEntry {
 pub fn list_dir(root: &Path, path: &str) -> Result<Vec<DirEntry>> {
     let root_fd = open_root(root)?;
     let rel = relative(path);
-    let dir = if rel.as_os_str().is_empty() { open_root(root)? } else {
-        openat2(&root_fd, &rel, OFlag::O_RDONLY | OFlag::O_DIRECTORY, 0).map_err(|errno| SafeFsError::Open { path: path.into(), errno })?
+    let dir = if rel.as_os_str().is_empty() {
+        open_root(root)?
+    } else {
+        openat2(&root_fd, &rel, OFlag::O_RDONLY | OFlag::O_DIRECTORY, 0)
+            .map_err(|errno| SafeFsError::Open { path: path.into(), errno })?
     };
     let mut out = Vec::new();
-    let rd = std::fs::read_dir(format!("/proc/self/fd/{}", dir.as_raw_fd())).map_err(|source| SafeFsError::Write { path: path.into(), source })?;
+    let rd = std::fs::read_dir(format!("/proc/self/fd/{}", dir.as_raw_fd()))
+        .map_err(|source| SafeFsError::Write { path: path.into(), source })?;
     for e in rd.flatten() {
         let name = e.file_name();
-        let Ok(st) = nix::sys::stat::fstatat(&dir, name.as_os_str(), nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW) else { continue };
+        let Ok(st) = nix::sys::stat::fstatat(&dir, name.as_os_str(), nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW) else {
+            continue;
+        };
         let kind = match st.st_mode & libc::S_IFMT {
             libc::S_IFDIR => "dir",
             libc::S_IFREG => "file",

@@ -15,9 +15,9 @@ use crate::config::Config;
 use crate::envs::{self, EnvStore};
 use crate::error::Error;
 use crate::exec::{self, ExecRegistry};
+use crate::files;
 use crate::layers::Store;
 use crate::live::{self, Registry};
-use crate::files;
 use crate::merge;
 use crate::plan::HostFacts;
 use crate::rpc::Hub;
@@ -28,7 +28,7 @@ use crate::spec::RunParams;
 
 /// Every method the runtime serves. `agent/src/protocol/runtime.ts` lists the same names; a test
 /// compares the two through `forkspace-rt methods`.
-pub const METHODS: [&str; 28] = [
+pub const METHODS: [&str; 32] = [
     "runtime/info",
     "runtime/shutdown",
     "env/list",
@@ -57,6 +57,10 @@ pub const METHODS: [&str; 28] = [
     "files/read",
     "files/list",
     "files/remove",
+    "cache/get",
+    "cache/put",
+    "cache/stats",
+    "cache/clear",
 ];
 
 /// Notifications the runtime sends.
@@ -125,6 +129,19 @@ struct SnapshotCreateParams {
 
 fn yes() -> bool {
     true
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct CacheKeyParams {
+    key: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct CachePutParams {
+    key: String,
+    result: String,
 }
 
 #[derive(Deserialize)]
@@ -216,6 +233,12 @@ impl Runtime {
             }
             "env/list" => {
                 parse::<NoParams>(method, params)?;
+                // Environments built before content digests existed get one now (cached results are
+                // keyed by it): once per environment and machine, about a second for Python.
+                let store = self.envs.clone();
+                tokio::task::spawn_blocking(move || store.backfill_digests())
+                    .await
+                    .map_err(|e| Error::Task(e.to_string()))?;
                 Ok(json!({ "environments": self.envs.list() }))
             }
             "env/build" => {
@@ -351,6 +374,25 @@ impl Runtime {
                 let p: files::PathParams = parse(method, params)?;
                 let rt = self.clone();
                 blocking(move || files::remove(&rt, p).map(|()| json!({ "removed": true }))).await
+            }
+            "cache/get" => {
+                let p: CacheKeyParams = parse(method, params)?;
+                Ok(json!({ "result": self.catalog.cache_get(&p.key).map_err(Error::Catalog)? }))
+            }
+            "cache/put" => {
+                let p: CachePutParams = parse(method, params)?;
+                let evicted =
+                    self.catalog.cache_put(&p.key, &p.result, self.config.cache_max_bytes).map_err(Error::Catalog)?;
+                Ok(json!({ "evicted": evicted }))
+            }
+            "cache/stats" => {
+                parse::<NoParams>(method, params)?;
+                let (entries, bytes, hits) = self.catalog.cache_stats().map_err(Error::Catalog)?;
+                Ok(json!({ "entries": entries, "bytes": bytes, "hits": hits, "maxBytes": self.config.cache_max_bytes }))
+            }
+            "cache/clear" => {
+                parse::<NoParams>(method, params)?;
+                Ok(json!({ "removed": self.catalog.cache_clear().map_err(Error::Catalog)? }))
             }
             other => Err(Error::MethodNotFound(other.to_string())),
         }

@@ -235,7 +235,8 @@ pub async fn restore(rt: &Arc<Runtime>, snap_id: &str, into: Option<&str>) -> Re
     };
     // The lazy-pages daemon needs only the images: it starts first and comes up while the sandbox's
     // layer, mount, cgroup and network are made.
-    let daemon = if lazy { Some(rt.spawner.helper(&helper(r.lazy_pages_args(), vec![], vec![]), &[]).await?) } else { None };
+    let daemon =
+        if lazy { Some(rt.spawner.helper(&helper(r.lazy_pages_args(), vec![], vec![]), &[]).await?) } else { None };
     let made = async {
         let (layer, lowers) = {
             let (rt2, s, layers, i) = (rt.clone(), snap.id.clone(), snap.layers.clone(), id.clone());
@@ -248,7 +249,8 @@ pub async fn restore(rt: &Arc<Runtime>, snap_id: &str, into: Option<&str>) -> Re
         phases.mark("layer");
         let mut stack: Vec<&std::path::Path> = lowers.iter().map(PathBuf::as_path).collect();
         stack.push(&env_root);
-        let dirs = overlay::OverlayDirs { upper: layer.upper.clone(), work: layer.work.clone(), rootfs: rootfs.clone() };
+        let dirs =
+            overlay::OverlayDirs { upper: layer.upper.clone(), work: layer.work.clone(), rootfs: rootfs.clone() };
         overlay::mount_overlay(&stack, &dirs).map_err(|e| Error::Sandbox(e.into()))?;
         undo.mounted = Some(rootfs.clone());
         phases.mark("mount");
@@ -319,7 +321,13 @@ pub async fn restore(rt: &Arc<Runtime>, snap_id: &str, into: Option<&str>) -> Re
     ));
     live::register(rt, live, pipes, exit).await?;
     phases.mark("register");
-    Ok(Restored { sandbox_id: id, snapshot_id: snap.id, lazy, time_to_running_ms: ms(t0.elapsed()), phases_ms: phases.marks })
+    Ok(Restored {
+        sandbox_id: id,
+        snapshot_id: snap.id,
+        lazy,
+        time_to_running_ms: ms(t0.elapsed()),
+        phases_ms: phases.marks,
+    })
 }
 
 async fn wait_for_socket(path: &std::path::Path, daemon: i32) -> Result<(), Error> {

@@ -25,6 +25,9 @@ pub struct RunParams {
     pub files: Vec<FileSpec>,
     #[serde(default)]
     pub timeout_ms: Option<u64>,
+    /// Files to return with the result, read after the command ends and before the sandbox goes.
+    #[serde(default)]
+    pub collect: Vec<String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, PartialEq)]

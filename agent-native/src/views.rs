@@ -88,4 +88,3 @@ pub fn env_view(rt: &Runtime, environment: &str) -> Result<View, Error> {
     let def = envs::resolve(environment)?;
     Ok(View { root: rt.envs.built_rootfs(def)?, layers: Vec::new(), temp_mount: None })
 }
-

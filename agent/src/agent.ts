@@ -7,6 +7,7 @@ import type { AgentConfig } from './config';
 import type { Logger } from './log';
 import { EnvironmentService } from './core/environments';
 import { ExecService } from './core/exec';
+import { CacheService } from './core/cache';
 import { FileService } from './core/files';
 import { ModeService } from './core/modes';
 import { SandboxService } from './core/sandboxes';
@@ -23,6 +24,7 @@ export class Agent {
   readonly sandboxes: SandboxService;
   readonly modes: ModeService;
   readonly files: FileService;
+  readonly cache: CacheService;
   readonly rpc: RpcServer;
   private unixServer: net.Server | undefined;
   private wsServer: WebSocketServer | undefined;
@@ -40,6 +42,7 @@ export class Agent {
     this.sandboxes = new SandboxService(this.runtime);
     this.modes = new ModeService(this.runtime, this.sandboxes, this.exec);
     this.files = new FileService(this.runtime);
+    this.cache = new CacheService(this.runtime, this.environments, this.exec);
     this.rpc = new RpcServer(log);
     registerHandlers(this.rpc, this);
     forwardRuntimeEvents(this.runtime, this.rpc);

@@ -58,7 +58,7 @@ export function registerHandlers(server: RpcServer, agent: Agent): void {
       protocolVersion: PROTOCOL_VERSION,
       serverName: 'forkspace-agent',
       serverVersion: AGENT_VERSION,
-      capabilities: { executionModes: ['ephemeral', 'checkpointed', 'branched', 'persistent'], streaming: true, cancellation: true },
+      capabilities: { executionModes: ['ephemeral', 'cached', 'checkpointed', 'branched', 'persistent'], streaming: true, cancellation: true },
     };
   });
 
@@ -76,11 +76,11 @@ export function registerHandlers(server: RpcServer, agent: Agent): void {
     agent.environments.build(params.name, (message) => peer.notify(EnvProgress, { name: params.name, message })),
   );
 
-  server.on(ExecRun, (params, { peer, signal }) =>
-    params.mode === 'checkpointed'
-      ? agent.modes.checkpointed(params, streamTo(peer), signal)
-      : agent.exec.run(params, streamTo(peer), signal),
-  );
+  server.on(ExecRun, (params, { peer, signal }) => {
+    if (params.mode === 'checkpointed') return agent.modes.checkpointed(params, streamTo(peer), signal);
+    if (params.mode === 'cached') return agent.cache.run(params, streamTo(peer), signal);
+    return agent.exec.run(params, streamTo(peer), signal);
+  });
   server.on(ExecBranch, (params, { peer, signal }) => agent.modes.branched(params, streamTo(peer), signal));
 
   const sandboxes = agent.sandboxes;

@@ -7,7 +7,7 @@ import { ErrorCodes, ProtocolError } from '../protocol';
 import type { ExecResult } from '../protocol';
 import type { ExecRunParams as ExecRunSchema } from '../protocol/exec';
 import type { SandboxExecParams as SandboxExecSchema } from '../protocol/sandboxes';
-import { RtExecKill, RtSandboxExec, RtSandboxRun, type RtRunParams } from '../protocol/runtime';
+import { RtExecKill, RtSandboxExec, RtSandboxRun, type RtRunParams, type RtRunResult } from '../protocol/runtime';
 import type { RuntimeClient } from '../runtime/runtimeClient';
 import type { EnvironmentService } from './environments';
 import { DEFAULT_ENVIRONMENT, invocationFor } from './languages';
@@ -63,12 +63,19 @@ export class ExecService {
       stdin: toBase64(params.stdin),
       files: runtimeFiles(invocation.files, params.files),
       timeoutMs: params.timeoutMs,
+      collect: params.collect,
     };
+    let collected: RtRunResult['files'] = [];
     const once = () =>
       this.stream(execId, environment, params.maxOutputBytes, observer, signal, async () => {
         const r = await this.runtime.request(RtSandboxRun, rt);
+        collected = r.files;
         return { ...r, environment: r.environment };
-      });
+      }).then((result) =>
+        params.collect === undefined
+          ? result
+          : { ...result, files: collected.map((f) => ({ path: f.path, content: f.contentBase64, size: f.size, truncated: f.truncated, found: f.found })) },
+      );
     try {
       return await once();
     } catch (e) {

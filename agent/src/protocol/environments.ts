@@ -7,6 +7,8 @@ export const EnvironmentManifest = z.object({
   source: z.string(),
   sizeBytes: z.number(),
   builtAtMs: z.number(),
+  /** sha256 of the rootfs's content (cached results are keyed by it, not by the name). */
+  digest: z.string().nullable().optional(),
 });
 
 export const EnvironmentInfo = z.object({

@@ -34,10 +34,15 @@ export const ExecRunParams = z
     /** Bytes of stdout and of stderr kept in the result (streaming is never cut). Default 8 MiB. */
     maxOutputBytes: z.number().int().min(0).max(256 * 1024 * 1024).optional(),
     /** ephemeral (default): a fresh sandbox, destroyed after. checkpointed: start from `checkpointId` (or a
-     * fresh sandbox), run, and snapshot the result; the result carries the new `checkpointId`. */
-    mode: z.enum(['ephemeral', 'checkpointed']).optional(),
+     * fresh sandbox), run, and snapshot the result; the result carries the new `checkpointId`. cached: a
+     * result stored for the same code, environment content, inputs and files returns without running. */
+    mode: z.enum(['ephemeral', 'checkpointed', 'cached']).optional(),
     /** With mode checkpointed: the snapshot to start from. */
     checkpointId: z.string().min(1).optional(),
+    /** With mode cached: use (default) a stored result, refresh it (run and store), or off (run, store nothing). */
+    cache: z.enum(['use', 'refresh', 'off']).optional(),
+    /** Files to return with the result (read when the command ends), at most 16 MiB in all. */
+    collect: z.array(z.string().min(1)).max(100).optional(),
   })
   .refine((p) => (p.code === undefined) !== (p.command === undefined), {
     message: 'give exactly one of `code` or `command`',
@@ -45,7 +50,8 @@ export const ExecRunParams = z
   .refine((p) => p.checkpointId === undefined || p.mode === 'checkpointed', {
     message: '`checkpointId` needs mode "checkpointed"',
     path: ['checkpointId'],
-  });
+  })
+  .refine((p) => p.cache === undefined || p.mode === 'cached', { message: '`cache` needs mode "cached"', path: ['cache'] });
 export type ExecRunParams = z.input<typeof ExecRunParams>;
 
 export const ExecResult = z.object({
@@ -70,6 +76,12 @@ export const ExecResult = z.object({
   cpuTimeMs: z.number().nullable(),
   /** mode checkpointed: the snapshot taken after the run. */
   checkpointId: z.string().optional(),
+  /** mode cached: true when this is a stored result and nothing ran. */
+  cached: z.boolean().optional(),
+  /** The files asked for with `collect` (content base64). */
+  files: z
+    .array(z.object({ path: z.string(), content: z.string(), size: z.number(), truncated: z.boolean(), found: z.boolean() }))
+    .optional(),
 });
 export type ExecResult = z.infer<typeof ExecResult>;
 

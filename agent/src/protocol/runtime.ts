@@ -24,6 +24,7 @@ export const RtRunParams = z.strictObject({
     .array(z.strictObject({ path: z.string(), contentBase64: z.string(), mode: z.number().optional() }))
     .optional(),
   timeoutMs: z.number().optional(),
+  collect: z.array(z.string()).optional(),
 });
 export type RtRunParams = z.infer<typeof RtRunParams>;
 
@@ -40,6 +41,7 @@ export const RtRunResult = z.object({
   durationMs: z.number(),
   memoryPeakBytes: z.number().nullable(),
   cpuTimeMs: z.number().nullable(),
+  files: z.array(z.object({ path: z.string(), contentBase64: z.string(), size: z.number(), truncated: z.boolean(), found: z.boolean() })),
 });
 export type RtRunResult = z.infer<typeof RtRunResult>;
 
@@ -195,6 +197,16 @@ export const RtFilesRemove = request(
   'Remove.',
 );
 
+export const RtCacheGet = request('cache/get', z.strictObject({ key: z.string() }), z.object({ result: z.string().nullable() }), 'A stored result.');
+export const RtCachePut = request('cache/put', z.strictObject({ key: z.string(), result: z.string() }), z.object({ evicted: z.number() }), 'Store a result (LRU-bounded).');
+export const RtCacheStats = request(
+  'cache/stats',
+  Empty,
+  z.object({ entries: z.number(), bytes: z.number(), hits: z.number(), maxBytes: z.number() }),
+  'Cache size and use.',
+);
+export const RtCacheClear = request('cache/clear', Empty, z.object({ removed: z.number() }), 'Empty the cache.');
+
 export const RtSandboxOutput = notification(
   'sandbox/output',
   z.object({ sandboxId: z.string(), stream: z.enum(['stdout', 'stderr']), seq: z.number(), dataBase64: z.string() }),
@@ -232,5 +244,9 @@ export const RuntimeRequests = [
   RtFilesRead,
   RtFilesList,
   RtFilesRemove,
+  RtCacheGet,
+  RtCachePut,
+  RtCacheStats,
+  RtCacheClear,
 ] as const;
 export const RuntimeNotifications = [RtExecStarted, RtExecOutput, RtEnvProgress, RtSandboxOutput, RtSandboxChanged, RtSnapshotChanged] as const;
