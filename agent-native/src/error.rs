@@ -59,6 +59,10 @@ pub enum Error {
     MergeConflict { from: String, into: String, count: usize, merged: serde_json::Value },
     #[error("{what} of {size} bytes is too large: send at most {max} bytes per request")]
     TooLarge { what: &'static str, size: usize, max: usize },
+    #[error("no open terminal {0:?}")]
+    TerminalNotFound(String),
+    #[error("terminal size {cols}x{rows} is invalid: both must be at least 1")]
+    BadSize { cols: u16, rows: u16 },
     #[error("count {count} is out of range: branch 1 to {max} sandboxes at a time")]
     BadCount { count: usize, max: usize },
     #[error("this host has no freezer cgroup (v1 freezer or v2 cgroup.freeze), which snapshots need")]
@@ -68,7 +72,10 @@ pub enum Error {
 impl Error {
     pub fn code(&self) -> i32 {
         match self {
-            Error::Spec(_) | Error::Params { .. } | Error::BadCount { .. } => codes::INVALID_PARAMS,
+            Error::Spec(_) | Error::Params { .. } | Error::BadCount { .. } | Error::BadSize { .. } => {
+                codes::INVALID_PARAMS
+            }
+            Error::TerminalNotFound(_) => codes::EXEC_NOT_FOUND,
             Error::TooLarge { .. } => codes::PAYLOAD_TOO_LARGE,
             Error::Env(EnvError::Unknown { .. }) => codes::ENVIRONMENT_UNKNOWN,
             Error::Env(EnvError::NotBuilt { .. }) => codes::ENVIRONMENT_NOT_BUILT,

@@ -32,6 +32,7 @@ pub mod service;
 pub mod snapshots;
 pub mod spawner;
 pub mod spec;
+pub mod terminal;
 pub mod tuning;
 pub mod views;
 

@@ -140,6 +140,7 @@ pub fn process(
         stdin_null: stdin.is_none(),
         keep_caps: CapSet::sandbox_default(host.devices_confined),
         cgroup_procs: Vec::new(),
+        tty: false,
     };
     Ok((plan, stdin))
 }

@@ -35,6 +35,9 @@ pub struct ProcessPlan {
     pub keep_caps: CapSet,
     /// `cgroup.procs` files the spawner writes the child's pid into before it may continue.
     pub cgroup_procs: Vec<PathBuf>,
+    /// stdio is a pty slave (the same fd three times), which becomes the controlling terminal.
+    #[serde(default)]
+    pub tty: bool,
 }
 
 /// One variant per failing step, with the errno (and path) the kernel gave.
@@ -71,6 +74,8 @@ pub enum InitError {
     NulByte,
     #[error("joining the sandbox's {ns} namespace failed: {}", errno_text(*errno))]
     Setns { ns: String, errno: i32 },
+    #[error("making the pty the controlling terminal failed: {}", errno_text(*errno))]
+    Tty { errno: i32 },
     #[error("{command}: {}", exec_text(*errno))]
     Exec { command: String, errno: i32 },
 }
@@ -94,6 +99,7 @@ impl InitError {
             | InitError::Capabilities { errno }
             | InitError::Setsid { errno }
             | InitError::Setns { errno, .. }
+            | InitError::Tty { errno }
             | InitError::Exec { errno, .. } => Some(*errno),
         }
     }
@@ -219,6 +225,12 @@ fn finish(plan: &ProcessPlan) -> Result<Never, InitError> {
         .map_err(|e| InitError::Capabilities { errno: e as i32 })?;
     // 8. Each process leads its own session, inside the sandbox (CRIU refuses an outside leader).
     nix::unistd::setsid().map_err(|e| InitError::Setsid { errno: e as i32 })?;
+    if plan.tty {
+        // SAFETY: TIOCSCTTY on fd 0, our pty slave, from a session leader without a terminal.
+        if unsafe { libc::ioctl(0, libc::TIOCSCTTY, 0) } < 0 {
+            return Err(InitError::Tty { errno: Errno::last() as i32 });
+        }
+    }
 
     // 9. Exec, trying each PATH candidate like execvp: a missing file moves on, EACCES is remembered
     //    (it is more telling than a later ENOENT), anything else stops.

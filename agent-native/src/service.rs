@@ -25,10 +25,11 @@ use crate::rpc::{BoxFuture, Connection, Service};
 use crate::snapshots;
 use crate::spawner::SpawnerClient;
 use crate::spec::RunParams;
+use crate::terminal;
 
 /// Every method the runtime serves. `agent/src/protocol/runtime.ts` lists the same names; a test
 /// compares the two through `forkspace-rt methods`.
-pub const METHODS: [&str; 32] = [
+pub const METHODS: &[&str] = &[
     "runtime/info",
     "runtime/shutdown",
     "env/list",
@@ -61,11 +62,23 @@ pub const METHODS: [&str; 32] = [
     "cache/put",
     "cache/stats",
     "cache/clear",
+    "terminal/open",
+    "terminal/input",
+    "terminal/resize",
+    "terminal/close",
 ];
 
 /// Notifications the runtime sends.
-pub const NOTIFICATIONS: [&str; 6] =
-    ["exec/started", "exec/output", "env/progress", "sandbox/output", "sandbox/changed", "snapshot/changed"];
+pub const NOTIFICATIONS: &[&str] = &[
+    "exec/started",
+    "exec/output",
+    "env/progress",
+    "sandbox/output",
+    "sandbox/changed",
+    "snapshot/changed",
+    "terminal/output",
+    "terminal/exit",
+];
 
 /// Most branches one request may make.
 pub const MAX_BRANCHES: usize = 64;
@@ -83,6 +96,7 @@ pub struct Runtime {
     pub store: Store,
     pub live: Registry,
     pub hub: Arc<Hub>,
+    pub terminals: crate::terminal::Terminals,
     pub criu_version: Option<String>,
     pub started: Instant,
     pub shutdown: Notify,
@@ -129,6 +143,12 @@ struct SnapshotCreateParams {
 
 fn yes() -> bool {
     true
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct TerminalRef {
+    terminal_id: String,
 }
 
 #[derive(Deserialize)]
@@ -191,6 +211,7 @@ impl Runtime {
             store,
             live: Registry::default(),
             hub,
+            terminals: Default::default(),
             criu_version,
             started: Instant::now(),
             shutdown: Notify::new(),
@@ -393,6 +414,13 @@ impl Runtime {
             "cache/clear" => {
                 parse::<NoParams>(method, params)?;
                 Ok(json!({ "removed": self.catalog.cache_clear().map_err(Error::Catalog)? }))
+            }
+            "terminal/open" => terminal::open(self, parse(method, params)?).await,
+            "terminal/input" => terminal::input(self, parse(method, params)?).await,
+            "terminal/resize" => terminal::resize(self, parse(method, params)?),
+            "terminal/close" => {
+                let p: TerminalRef = parse(method, params)?;
+                terminal::close(self, &p.terminal_id).await
             }
             other => Err(Error::MethodNotFound(other.to_string())),
         }

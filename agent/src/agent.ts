@@ -10,6 +10,7 @@ import { ExecService } from './core/exec';
 import { CacheService } from './core/cache';
 import { FileService } from './core/files';
 import { ModeService } from './core/modes';
+import { TerminalService } from './core/terminals';
 import { SandboxService } from './core/sandboxes';
 import { forwardRuntimeEvents } from './api/events';
 import { RuntimeClient } from './runtime/runtimeClient';
@@ -25,6 +26,7 @@ export class Agent {
   readonly modes: ModeService;
   readonly files: FileService;
   readonly cache: CacheService;
+  readonly terminals: TerminalService;
   readonly rpc: RpcServer;
   private unixServer: net.Server | undefined;
   private wsServer: WebSocketServer | undefined;
@@ -43,7 +45,8 @@ export class Agent {
     this.modes = new ModeService(this.runtime, this.sandboxes, this.exec);
     this.files = new FileService(this.runtime);
     this.cache = new CacheService(this.runtime, this.environments, this.exec);
-    this.rpc = new RpcServer(log);
+    this.terminals = new TerminalService(this.runtime);
+    this.rpc = new RpcServer(log, (peer) => this.terminals.closeOwnedBy(peer));
     registerHandlers(this.rpc, this);
     forwardRuntimeEvents(this.runtime, this.rpc);
   }

@@ -36,6 +36,10 @@ import {
   FilesRead,
   FilesList,
   FilesRemove,
+  TerminalOpen,
+  TerminalInput,
+  TerminalResize,
+  TerminalClose,
 } from '../protocol';
 import type { ExecObserver } from '../core/exec';
 import type { Peer } from './rpcServer';
@@ -111,6 +115,12 @@ export function registerHandlers(server: RpcServer, agent: Agent): void {
   server.on(FilesRead, (p) => files.read(p));
   server.on(FilesList, (p) => files.list(p.id, p.path));
   server.on(FilesRemove, (p) => files.remove(p.sandboxId, p.path, p.recursive));
+
+  const terminals = agent.terminals;
+  server.on(TerminalOpen, (p, { peer }) => terminals.open(p, peer));
+  server.on(TerminalInput, (p) => terminals.input(p.terminalId, p.data));
+  server.on(TerminalResize, (p) => terminals.resize(p.terminalId, p.cols, p.rows));
+  server.on(TerminalClose, (p) => terminals.close(p.terminalId));
 }
 
 /** Streams an execution's start, output and environment-build progress to the peer that asked. */

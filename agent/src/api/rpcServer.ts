@@ -30,7 +30,11 @@ export class RpcServer {
   private readonly peers = new Set<Peer>();
   private nextPeerId = 1;
 
-  constructor(private readonly log: Logger) {
+  constructor(
+    private readonly log: Logger,
+    /** Told when a connection closes, to end what it owned. */
+    private readonly onPeerClosed: (peer: Peer) => void = () => {},
+  ) {
     this.server.applyMiddleware(async (next, request, peer) => {
       if (peer.state === 'new' && !BEFORE_INIT.has(request.method)) {
         return errorFor(request, ErrorCodes.ServerNotInitialized, `send "initialize" before "${request.method}"`);
@@ -104,6 +108,7 @@ export class RpcServer {
     transport.onClose(() => {
       this.peers.delete(peer);
       for (const controller of peer.pending.values()) controller.abort();
+      this.onPeerClosed(peer);
     });
     return peer;
   }

@@ -45,3 +45,4 @@ export { WebSocketTransport } from './transports/websocket';
 export { RpcClient } from './client';
 export type { Disposable, RequestOptions } from './client';
 export { FilesWrite, FilesRead, FilesList, FilesRemove, FileEntry, MAX_FILE_CHUNK } from './files';
+export { TerminalOpen, TerminalInput, TerminalResize, TerminalClose, TerminalOutput, TerminalExit } from './terminals';

@@ -26,6 +26,7 @@ import {
 } from './snapshots';
 import { BranchDiff, BranchMerge, TreeGet } from './branches';
 import { FilesList, FilesRead, FilesRemove, FilesWrite } from './files';
+import { TerminalClose, TerminalExit, TerminalInput, TerminalOpen, TerminalOutput, TerminalResize } from './terminals';
 
 export const AgentRequests = [
   Initialize,
@@ -58,6 +59,10 @@ export const AgentRequests = [
   FilesRead,
   FilesList,
   FilesRemove,
+  TerminalOpen,
+  TerminalInput,
+  TerminalResize,
+  TerminalClose,
 ] as const;
 
 export const AgentNotifications = [
@@ -69,4 +74,6 @@ export const AgentNotifications = [
   SandboxOutput,
   SandboxChanged,
   SnapshotChanged,
+  TerminalOutput,
+  TerminalExit,
 ] as const;

@@ -207,6 +207,31 @@ export const RtCacheStats = request(
 );
 export const RtCacheClear = request('cache/clear', Empty, z.object({ removed: z.number() }), 'Empty the cache.');
 
+export const RtTerminalOpen = request(
+  'terminal/open',
+  z.strictObject({
+    terminalId: z.string(),
+    sandboxId: z.string(),
+    argv: z.array(z.string()).optional(),
+    cols: z.number(),
+    rows: z.number(),
+    env: z.record(z.string(), z.string()).optional(),
+    cwd: z.string().optional(),
+  }),
+  z.object({ terminalId: z.string(), sandboxId: z.string(), pid: z.number() }),
+  'Open a pty session.',
+);
+export const RtTerminalInput = request('terminal/input', z.strictObject({ terminalId: z.string(), dataBase64: z.string() }), z.object({ written: z.number() }), 'Type.');
+export const RtTerminalResize = request(
+  'terminal/resize',
+  z.strictObject({ terminalId: z.string(), cols: z.number(), rows: z.number() }),
+  z.object({ cols: z.number(), rows: z.number() }),
+  'Resize.',
+);
+export const RtTerminalClose = request('terminal/close', z.strictObject({ terminalId: z.string() }), z.object({ closed: z.boolean() }), 'Close.');
+export const RtTerminalOutput = notification('terminal/output', z.object({ terminalId: z.string(), seq: z.number(), dataBase64: z.string() }), 'Pty output.');
+export const RtTerminalExit = notification('terminal/exit', z.object({ terminalId: z.string(), exitCode: z.number().nullable() }), 'Pty program ended.');
+
 export const RtSandboxOutput = notification(
   'sandbox/output',
   z.object({ sandboxId: z.string(), stream: z.enum(['stdout', 'stderr']), seq: z.number(), dataBase64: z.string() }),
@@ -248,5 +273,18 @@ export const RuntimeRequests = [
   RtCachePut,
   RtCacheStats,
   RtCacheClear,
+  RtTerminalOpen,
+  RtTerminalInput,
+  RtTerminalResize,
+  RtTerminalClose,
 ] as const;
-export const RuntimeNotifications = [RtExecStarted, RtExecOutput, RtEnvProgress, RtSandboxOutput, RtSandboxChanged, RtSnapshotChanged] as const;
+export const RuntimeNotifications = [
+  RtExecStarted,
+  RtExecOutput,
+  RtEnvProgress,
+  RtSandboxOutput,
+  RtSandboxChanged,
+  RtSnapshotChanged,
+  RtTerminalOutput,
+  RtTerminalExit,
+] as const;
