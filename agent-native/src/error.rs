@@ -59,6 +59,10 @@ pub enum Error {
     MergeConflict { from: String, into: String, count: usize, merged: serde_json::Value },
     #[error("{what} of {size} bytes is too large: send at most {max} bytes per request")]
     TooLarge { what: &'static str, size: usize, max: usize },
+    #[error("port must be 1-65535")]
+    BadPort,
+    #[error("no port forward {0:?}")]
+    ForwardNotFound(String),
     #[error("no open terminal {0:?}")]
     TerminalNotFound(String),
     #[error("terminal size {cols}x{rows} is invalid: both must be at least 1")]
@@ -75,7 +79,8 @@ impl Error {
             Error::Spec(_) | Error::Params { .. } | Error::BadCount { .. } | Error::BadSize { .. } => {
                 codes::INVALID_PARAMS
             }
-            Error::TerminalNotFound(_) => codes::EXEC_NOT_FOUND,
+            Error::TerminalNotFound(_) | Error::ForwardNotFound(_) => codes::EXEC_NOT_FOUND,
+            Error::BadPort => codes::INVALID_PARAMS,
             Error::TooLarge { .. } => codes::PAYLOAD_TOO_LARGE,
             Error::Env(EnvError::Unknown { .. }) => codes::ENVIRONMENT_UNKNOWN,
             Error::Env(EnvError::NotBuilt { .. }) => codes::ENVIRONMENT_NOT_BUILT,

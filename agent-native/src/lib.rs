@@ -21,6 +21,7 @@ pub mod netns_pool;
 pub mod ns;
 pub mod overlay;
 pub mod plan;
+pub mod ports;
 pub mod preflight;
 pub mod reconcile;
 pub mod rootfs;

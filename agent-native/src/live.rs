@@ -323,6 +323,7 @@ async fn on_exit(rt: &Arc<Runtime>, live: &Arc<LiveSandbox>, status: Option<Exit
         return;
     }
     rt.live.remove(&live.id);
+    rt.forwards.remove_sandbox(&live.id);
     release_processes(live);
     let code = status.map(|s| s.code.unwrap_or_else(|| 128 + s.signal.unwrap_or(0)));
     let _ = rt.catalog.set_sandbox_state(&live.id, SandboxState::Exited, code);
@@ -453,6 +454,7 @@ pub async fn destroy(rt: &Arc<Runtime>, id: &str) -> Result<(), Error> {
         let _op = live.op.lock().await;
         *live.ending.lock().unwrap_or_else(|p| p.into_inner()) = true;
         rt.live.remove(id);
+        rt.forwards.remove_sandbox(id);
         release_processes(&live);
     }
     rt.store.remove_layer(id).map_err(Error::Layer)?;

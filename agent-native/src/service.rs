@@ -20,6 +20,7 @@ use crate::layers::Store;
 use crate::live::{self, Registry};
 use crate::merge;
 use crate::plan::HostFacts;
+use crate::ports;
 use crate::rpc::Hub;
 use crate::rpc::{BoxFuture, Connection, Service};
 use crate::snapshots;
@@ -66,6 +67,9 @@ pub const METHODS: &[&str] = &[
     "terminal/input",
     "terminal/resize",
     "terminal/close",
+    "port/forward",
+    "port/unforward",
+    "port/list",
 ];
 
 /// Notifications the runtime sends.
@@ -97,6 +101,7 @@ pub struct Runtime {
     pub live: Registry,
     pub hub: Arc<Hub>,
     pub terminals: crate::terminal::Terminals,
+    pub forwards: crate::ports::Forwards,
     pub criu_version: Option<String>,
     pub started: Instant,
     pub shutdown: Notify,
@@ -143,6 +148,19 @@ struct SnapshotCreateParams {
 
 fn yes() -> bool {
     true
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct ForwardRef {
+    forward_id: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct PortListParams {
+    #[serde(default)]
+    sandbox_id: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -212,6 +230,7 @@ impl Runtime {
             live: Registry::default(),
             hub,
             terminals: Default::default(),
+            forwards: Default::default(),
             criu_version,
             started: Instant::now(),
             shutdown: Notify::new(),
@@ -414,6 +433,18 @@ impl Runtime {
             "cache/clear" => {
                 parse::<NoParams>(method, params)?;
                 Ok(json!({ "removed": self.catalog.cache_clear().map_err(Error::Catalog)? }))
+            }
+            "port/forward" => to_json(ports::forward(self, parse(method, params)?).await?),
+            "port/unforward" => {
+                let p: ForwardRef = parse(method, params)?;
+                if !self.forwards.remove(&p.forward_id) {
+                    return Err(Error::ForwardNotFound(p.forward_id));
+                }
+                Ok(json!({ "removed": true }))
+            }
+            "port/list" => {
+                let p: PortListParams = parse(method, params)?;
+                Ok(json!({ "forwards": self.forwards.list(p.sandbox_id.as_deref()) }))
             }
             "terminal/open" => terminal::open(self, parse(method, params)?).await,
             "terminal/input" => terminal::input(self, parse(method, params)?).await,

@@ -109,6 +109,7 @@ pub async fn create(
         // CRIU killed the tree after dumping it: the sandbox is stopped at this snapshot.
         *live.ending.lock().unwrap_or_else(|p| p.into_inner()) = true;
         rt.live.remove(sandbox_id);
+        rt.forwards.remove_sandbox(sandbox_id);
         live::release_processes(&live);
         let _ = rt.store.remove_layer(sandbox_id);
         rt.catalog.set_sandbox_state(sandbox_id, SandboxState::Stopped, None).map_err(Error::Catalog)?;

@@ -11,6 +11,8 @@ import { CacheService } from './core/cache';
 import { FileService } from './core/files';
 import { ModeService } from './core/modes';
 import { TerminalService } from './core/terminals';
+import { PortService } from './core/ports';
+import { HttpServer } from './api/httpServer';
 import { SandboxService } from './core/sandboxes';
 import { forwardRuntimeEvents } from './api/events';
 import { RuntimeClient } from './runtime/runtimeClient';
@@ -27,6 +29,8 @@ export class Agent {
   readonly files: FileService;
   readonly cache: CacheService;
   readonly terminals: TerminalService;
+  readonly ports: PortService;
+  private httpServer: HttpServer | undefined;
   readonly rpc: RpcServer;
   private unixServer: net.Server | undefined;
   private wsServer: WebSocketServer | undefined;
@@ -46,6 +50,7 @@ export class Agent {
     this.files = new FileService(this.runtime);
     this.cache = new CacheService(this.runtime, this.environments, this.exec);
     this.terminals = new TerminalService(this.runtime);
+    this.ports = new PortService(this.runtime, (name) => `http://${config.httpHost}:${this.httpServer?.port ?? config.httpPort}/v1/expose/${name}/`);
     this.rpc = new RpcServer(log, (peer) => this.terminals.closeOwnedBy(peer));
     registerHandlers(this.rpc, this);
     forwardRuntimeEvents(this.runtime, this.rpc);
@@ -53,10 +58,12 @@ export class Agent {
 
   async start(): Promise<void> {
     this.unixServer = await listenUnix(this.config.agentSocket, this.rpc, this.log);
+    const token = loadToken(this.config.tokenFile);
     if (this.config.wsPort > 0) {
-      const token = loadToken(this.config.tokenFile);
       this.wsServer = await listenWebSocket(this.config.wsHost, this.config.wsPort, token, this.rpc, this.log);
     }
+    this.httpServer = new HttpServer(token, (name) => this.ports.target(name), this.log);
+    await this.httpServer.listen(this.config.httpHost, this.config.httpPort);
     // Don't wait: bringing the runtime up (or learning why it cannot come up) must not delay the socket.
     void this.runtime.connection().catch((e: Error) => this.log(`runtime not available yet: ${e.message}`));
   }
@@ -100,6 +107,7 @@ export class Agent {
     this.rpc.closeAll();
     await new Promise<void>((r) => (this.unixServer ? this.unixServer.close(() => r()) : r()));
     await new Promise<void>((r) => (this.wsServer ? this.wsServer.close(() => r()) : r()));
+    await this.httpServer?.close();
     fs.rmSync(this.config.agentSocket, { force: true });
     if (stopRuntime && this.runtime.connected) {
       await this.runtime.request(RtShutdown, {}).catch(() => {});

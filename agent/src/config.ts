@@ -22,9 +22,13 @@ export interface AgentConfig {
   wsPort: number;
   tokenFile: string;
   logDir: string;
+  /** HTTP listener (exposed sandbox services; the Direct API later); port 0 picks a free one. */
+  httpHost: string;
+  httpPort: number;
 }
 
 const DEFAULT_WS_PORT = 7811;
+const DEFAULT_HTTP_PORT = 7812;
 
 export function resolveConfig(env: NodeJS.ProcessEnv = process.env): AgentConfig {
   const dataDir = env.FORKSPACE_DATA_DIR ?? '/var/lib/forkspace';
@@ -42,6 +46,8 @@ export function resolveConfig(env: NodeJS.ProcessEnv = process.env): AgentConfig
     wsPort: env.FORKSPACE_WS_PORT !== undefined ? Number(env.FORKSPACE_WS_PORT) : DEFAULT_WS_PORT,
     tokenFile: env.FORKSPACE_TOKEN_FILE ?? path.join(runDir, 'agent.token'),
     logDir: env.FORKSPACE_LOG_DIR ?? path.join(dataDir, 'logs'),
+    httpHost: env.FORKSPACE_HTTP_HOST ?? '127.0.0.1',
+    httpPort: env.FORKSPACE_HTTP_PORT !== undefined ? Number(env.FORKSPACE_HTTP_PORT) : DEFAULT_HTTP_PORT,
   };
 }
 

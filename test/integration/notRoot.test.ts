@@ -65,6 +65,7 @@ describe('errors without root', function () {
       FORKSPACE_LOG_DIR: path.join(dir, 'logs'),
       FORKSPACE_ENV_DIR: path.join(dir, 'envs'),
       FORKSPACE_WS_PORT: '0',
+      FORKSPACE_HTTP_PORT: '0',
       FORKSPACE_NODE: process.execPath,
       HOME: dir,
     };

@@ -47,6 +47,7 @@ export class Stack {
       FORKSPACE_CGROUP_PARENT: cgroupParent,
       FORKSPACE_RT_BIN: path.join(DIST, 'forkspace-rt'),
       FORKSPACE_WS_PORT: String(wsPort),
+      FORKSPACE_HTTP_PORT: '0',
     };
     this.config = resolveConfig(this.env);
   }

@@ -40,6 +40,12 @@ import {
   TerminalInput,
   TerminalResize,
   TerminalClose,
+  PortForwardCreate,
+  PortUnforward,
+  PortList,
+  HttpExpose,
+  HttpHide,
+  HttpList,
 } from '../protocol';
 import type { ExecObserver } from '../core/exec';
 import type { Peer } from './rpcServer';
@@ -121,6 +127,14 @@ export function registerHandlers(server: RpcServer, agent: Agent): void {
   server.on(TerminalInput, (p) => terminals.input(p.terminalId, p.data));
   server.on(TerminalResize, (p) => terminals.resize(p.terminalId, p.cols, p.rows));
   server.on(TerminalClose, (p) => terminals.close(p.terminalId));
+
+  const ports = agent.ports;
+  server.on(PortForwardCreate, (p) => ports.forward(p.sandboxId, p.port, p.hostPort, p.hostAddress));
+  server.on(PortUnforward, (p) => ports.unforward(p.forwardId));
+  server.on(PortList, (p) => ports.list(p.sandboxId));
+  server.on(HttpExpose, (p) => ports.expose(p.sandboxId, p.port, p.name));
+  server.on(HttpHide, (p) => ports.hide(p.name));
+  server.on(HttpList, () => ports.listExposures());
 }
 
 /** Streams an execution's start, output and environment-build progress to the peer that asked. */

@@ -26,6 +26,7 @@ import {
 } from './snapshots';
 import { BranchDiff, BranchMerge, TreeGet } from './branches';
 import { FilesList, FilesRead, FilesRemove, FilesWrite } from './files';
+import { HttpExpose, HttpHide, HttpList, PortForwardCreate, PortList, PortUnforward } from './ports';
 import { TerminalClose, TerminalExit, TerminalInput, TerminalOpen, TerminalOutput, TerminalResize } from './terminals';
 
 export const AgentRequests = [
@@ -63,6 +64,12 @@ export const AgentRequests = [
   TerminalInput,
   TerminalResize,
   TerminalClose,
+  PortForwardCreate,
+  PortUnforward,
+  PortList,
+  HttpExpose,
+  HttpHide,
+  HttpList,
 ] as const;
 
 export const AgentNotifications = [

@@ -232,6 +232,23 @@ export const RtTerminalClose = request('terminal/close', z.strictObject({ termin
 export const RtTerminalOutput = notification('terminal/output', z.object({ terminalId: z.string(), seq: z.number(), dataBase64: z.string() }), 'Pty output.');
 export const RtTerminalExit = notification('terminal/exit', z.object({ terminalId: z.string(), exitCode: z.number().nullable() }), 'Pty program ended.');
 
+const RtForward = z.object({
+  forwardId: z.string(),
+  sandboxId: z.string(),
+  port: z.number(),
+  hostAddress: z.string(),
+  hostPort: z.number(),
+  openConnections: z.number(),
+});
+export const RtPortForward = request(
+  'port/forward',
+  z.strictObject({ sandboxId: z.string(), port: z.number(), hostPort: z.number().optional(), hostAddress: z.string().optional() }),
+  RtForward,
+  'Forward a host port into a sandbox.',
+);
+export const RtPortUnforward = request('port/unforward', z.strictObject({ forwardId: z.string() }), z.object({ removed: z.boolean() }), 'Remove a forward.');
+export const RtPortList = request('port/list', z.strictObject({ sandboxId: z.string().optional() }), z.object({ forwards: z.array(RtForward) }), 'List forwards.');
+
 export const RtSandboxOutput = notification(
   'sandbox/output',
   z.object({ sandboxId: z.string(), stream: z.enum(['stdout', 'stderr']), seq: z.number(), dataBase64: z.string() }),
@@ -277,6 +294,9 @@ export const RuntimeRequests = [
   RtTerminalInput,
   RtTerminalResize,
   RtTerminalClose,
+  RtPortForward,
+  RtPortUnforward,
+  RtPortList,
 ] as const;
 export const RuntimeNotifications = [
   RtExecStarted,

@@ -1,0 +1,61 @@
+// Reaching services inside sandboxes: host ports forwarded into a sandbox, and named HTTP exposures on
+// the agent (HTTP and WebSocket, behind the agent's bearer key).
+import { z } from 'zod';
+import { request } from './messages';
+
+export const PortForward = z.object({
+  forwardId: z.string(),
+  sandboxId: z.string(),
+  port: z.number(),
+  hostAddress: z.string(),
+  hostPort: z.number(),
+  openConnections: z.number(),
+});
+export type PortForward = z.infer<typeof PortForward>;
+
+const Port = z.number().int().min(1).max(65535);
+
+export const PortForwardCreate = request(
+  'port/forward',
+  z.strictObject({
+    sandboxId: z.string().min(1),
+    port: Port,
+    /** Default: any free port. */
+    hostPort: z.number().int().min(0).max(65535).optional(),
+    /** Default 127.0.0.1. Anything else makes the sandbox port reachable from other machines. */
+    hostAddress: z.string().optional(),
+  }),
+  PortForward,
+  'Forwards a host port (127.0.0.1) to a port inside a sandbox.',
+);
+
+export const PortUnforward = request('port/unforward', z.strictObject({ forwardId: z.string().min(1) }), z.object({ removed: z.boolean() }), 'Removes a port forward.');
+
+export const PortList = request(
+  'port/list',
+  z.strictObject({ sandboxId: z.string().optional() }),
+  z.object({ forwards: z.array(PortForward) }),
+  'Lists port forwards.',
+);
+
+export const Exposure = z.object({
+  name: z.string(),
+  sandboxId: z.string(),
+  port: z.number(),
+  /** Requests need `Authorization: Bearer <agent key>`. */
+  url: z.string(),
+});
+
+export const HttpExpose = request(
+  'http/expose',
+  z.strictObject({
+    sandboxId: z.string().min(1),
+    port: Port,
+    name: z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/, 'use 1-63 of a-z 0-9 -, starting with a letter or digit'),
+  }),
+  Exposure,
+  'Exposes an HTTP service of a sandbox at a named, authenticated URL on the agent (WebSocket included).',
+);
+
+export const HttpHide = request('http/hide', z.strictObject({ name: z.string().min(1) }), z.object({ removed: z.boolean() }), 'Removes an exposure.');
+export const HttpList = request('http/list', z.strictObject({}), z.object({ exposures: z.array(Exposure) }), 'Lists exposures.');
