@@ -75,6 +75,43 @@ pub struct SandboxSpec {
     pub pids: Option<u64>,
 }
 
+/// What ends a sandbox on its own, and what happens then.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Policy {
+    /// Absolute lifetime from creation (ms).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ttl_ms: Option<u64>,
+    /// Lifetime without activity: no command or terminal running, no open stream or forwarded
+    /// connection (ms).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idle_timeout_ms: Option<u64>,
+    /// What expiry (TTL or idle) does.
+    #[serde(default)]
+    pub on_expiry: Expiry,
+    /// Started again from its last snapshot when the runtime starts (an instance).
+    #[serde(default)]
+    pub autostart: bool,
+    /// The client that owns it; when that client is gone for the grace period, the sandbox is destroyed.
+    /// None: owned by nobody in particular (created from the CLI or as an instance).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Expiry {
+    /// End its processes; its files stay (state `exited`).
+    Stop,
+    /// Freeze it (state `paused`); `resume` thaws it.
+    Pause,
+    /// Snapshot, then end its processes (state `stopped`); `start` brings it back as it was.
+    #[default]
+    SnapshotThenStop,
+    /// Remove it entirely (its snapshots stay).
+    Destroy,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SandboxRow {
@@ -89,6 +126,8 @@ pub struct SandboxRow {
     pub exit_code: Option<i32>,
     pub created_at_ms: u64,
     pub updated_at_ms: u64,
+    #[serde(default)]
+    pub policy: Policy,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -144,7 +183,8 @@ CREATE TABLE IF NOT EXISTS sandboxes (
   labels TEXT NOT NULL,
   exit_code INTEGER,
   created_at INTEGER NOT NULL,
-  updated_at INTEGER NOT NULL
+  updated_at INTEGER NOT NULL,
+  policy TEXT NOT NULL DEFAULT '{}'
 );
 CREATE TABLE IF NOT EXISTS snapshots (
   id TEXT PRIMARY KEY,
@@ -187,6 +227,10 @@ fn migrate(conn: &Connection) -> rusqlite::Result<()> {
     if !has_fs_bytes {
         conn.execute_batch("ALTER TABLE snapshots ADD COLUMN fs_bytes INTEGER NOT NULL DEFAULT 0")?;
     }
+    let has_policy = conn.prepare("SELECT 1 FROM pragma_table_info('sandboxes') WHERE name = 'policy'")?.exists([])?;
+    if !has_policy {
+        conn.execute_batch("ALTER TABLE sandboxes ADD COLUMN policy TEXT NOT NULL DEFAULT '{}'")?;
+    }
     Ok(())
 }
 
@@ -222,10 +266,10 @@ impl Catalog {
     pub fn insert_sandbox(&self, s: &SandboxRow) -> Result<()> {
         self.conn()
             .execute(
-                "INSERT INTO sandboxes (id, environment, state, origin_snapshot, last_snapshot, spec, labels, exit_code, created_at, updated_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
+                "INSERT INTO sandboxes (id, environment, state, origin_snapshot, last_snapshot, spec, labels, exit_code, created_at, updated_at, policy)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
                  ON CONFLICT(id) DO UPDATE SET state = ?3, origin_snapshot = ?4, last_snapshot = ?5, spec = ?6,
-                   labels = ?7, exit_code = ?8, updated_at = ?10",
+                   labels = ?7, exit_code = ?8, updated_at = ?10, policy = ?11",
                 params![
                     s.id,
                     s.environment,
@@ -236,7 +280,8 @@ impl Catalog {
                     to_json(&s.labels),
                     s.exit_code,
                     s.created_at_ms as i64,
-                    s.updated_at_ms as i64
+                    s.updated_at_ms as i64,
+                    to_json(&s.policy)
                 ],
             )
             .map_err(q("insert sandbox"))?;
@@ -250,6 +295,16 @@ impl Catalog {
                 params![id, state.as_str(), exit_code, now_ms() as i64],
             )
             .map_err(q("update sandbox state"))?;
+        Ok(())
+    }
+
+    pub fn set_sandbox_policy(&self, id: &str, policy: &Policy) -> Result<()> {
+        self.conn()
+            .execute(
+                "UPDATE sandboxes SET policy = ?2, updated_at = ?3 WHERE id = ?1",
+                params![id, to_json(policy), now_ms() as i64],
+            )
+            .map_err(q("update sandbox policy"))?;
         Ok(())
     }
 
@@ -439,15 +494,28 @@ impl Catalog {
     }
 }
 
-const SANDBOX_COLUMNS: &str = "SELECT id, environment, state, origin_snapshot, last_snapshot, spec, labels, exit_code, created_at, updated_at FROM sandboxes";
+const SANDBOX_COLUMNS: &str = "SELECT id, environment, state, origin_snapshot, last_snapshot, spec, labels, exit_code, created_at, updated_at, policy FROM sandboxes";
 const SNAPSHOT_COLUMNS: &str = "SELECT id, sandbox_id, parent_snapshot, environment, state, label, spec, layers, external, memory_bytes, created_at, fs_bytes FROM snapshots";
 
-type RawSandbox = (String, String, String, Option<String>, Option<String>, String, String, Option<i32>, i64, i64);
+type RawSandbox =
+    (String, String, String, Option<String>, Option<String>, String, String, Option<i32>, i64, i64, String);
 type RawSnapshot =
     (String, String, Option<String>, String, String, Option<String>, String, String, String, i64, i64, i64);
 
 fn raw_sandbox(r: &rusqlite::Row<'_>) -> rusqlite::Result<RawSandbox> {
-    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?, r.get(7)?, r.get(8)?, r.get(9)?))
+    Ok((
+        r.get(0)?,
+        r.get(1)?,
+        r.get(2)?,
+        r.get(3)?,
+        r.get(4)?,
+        r.get(5)?,
+        r.get(6)?,
+        r.get(7)?,
+        r.get(8)?,
+        r.get(9)?,
+        r.get(10)?,
+    ))
 }
 
 fn raw_snapshot(r: &rusqlite::Row<'_>) -> rusqlite::Result<RawSnapshot> {
@@ -472,8 +540,9 @@ fn json<T: for<'de> Deserialize<'de>>(id: &str, column: &'static str, text: &str
 }
 
 fn sandbox_from_raw(r: RawSandbox) -> Result<SandboxRow> {
-    let (id, environment, state, origin_snapshot, last_snapshot, spec, labels, exit_code, created, updated) = r;
+    let (id, environment, state, origin_snapshot, last_snapshot, spec, labels, exit_code, created, updated, policy) = r;
     Ok(SandboxRow {
+        policy: json(&id, "policy", &policy)?,
         spec: json(&id, "spec", &spec)?,
         labels: json(&id, "labels", &labels)?,
         state: SandboxState::parse(&state),
@@ -533,6 +602,7 @@ mod tests {
             exit_code: None,
             created_at_ms: 1,
             updated_at_ms: 1,
+            policy: Policy::default(),
         }
     }
 

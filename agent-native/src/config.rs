@@ -20,6 +20,8 @@ pub struct Config {
     pub debian_mirror: String,
     /// Size bound of the result cache (least recently used entries go first).
     pub cache_max_bytes: u64,
+    /// How long a sandbox outlives its owning client before it is destroyed.
+    pub orphan_grace_ms: u64,
 }
 
 impl Config {

@@ -65,6 +65,10 @@ pub enum Error {
     ForwardNotFound(String),
     #[error("no open terminal {0:?}")]
     TerminalNotFound(String),
+    #[error("no hold {0:?} (it was released, or its connection closed)")]
+    HoldNotFound(String),
+    #[error("invalid policy: {0}")]
+    BadPolicy(String),
     #[error("terminal size {cols}x{rows} is invalid: both must be at least 1")]
     BadSize { cols: u16, rows: u16 },
     #[error("count {count} is out of range: branch 1 to {max} sandboxes at a time")]
@@ -79,8 +83,8 @@ impl Error {
             Error::Spec(_) | Error::Params { .. } | Error::BadCount { .. } | Error::BadSize { .. } => {
                 codes::INVALID_PARAMS
             }
-            Error::TerminalNotFound(_) | Error::ForwardNotFound(_) => codes::EXEC_NOT_FOUND,
-            Error::BadPort => codes::INVALID_PARAMS,
+            Error::TerminalNotFound(_) | Error::ForwardNotFound(_) | Error::HoldNotFound(_) => codes::EXEC_NOT_FOUND,
+            Error::BadPort | Error::BadPolicy(_) => codes::INVALID_PARAMS,
             Error::TooLarge { .. } => codes::PAYLOAD_TOO_LARGE,
             Error::Env(EnvError::Unknown { .. }) => codes::ENVIRONMENT_UNKNOWN,
             Error::Env(EnvError::NotBuilt { .. }) => codes::ENVIRONMENT_NOT_BUILT,

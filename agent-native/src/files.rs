@@ -66,7 +66,9 @@ fn files_err(e: safe_fs::SafeFsError) -> Error {
 
 /// The live root of a sandbox that may be written to (running or paused).
 fn writable_root(rt: &Runtime, id: &str) -> Result<std::path::PathBuf, Error> {
-    rt.live.get(id).map(|l| l.rootfs.clone()).ok_or_else(|| crate::live::not_live(rt, id))
+    let live = rt.live.get(id).ok_or_else(|| crate::live::not_live(rt, id))?;
+    live.touch();
+    Ok(live.rootfs.clone())
 }
 
 pub fn write(rt: &Arc<Runtime>, p: WriteParams) -> Result<serde_json::Value, Error> {

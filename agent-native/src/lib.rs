@@ -15,6 +15,7 @@ pub mod exec;
 pub mod files;
 pub mod ids;
 pub mod layers;
+pub mod lifecycle;
 pub mod live;
 pub mod merge;
 pub mod netns_pool;

@@ -6,7 +6,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -16,7 +16,7 @@ use serde_json::json;
 use tokio::io::AsyncReadExt;
 use tokio::net::unix::pipe;
 
-use crate::catalog::{now_ms, ExternalIds, SandboxRow, SandboxSpec, SandboxState};
+use crate::catalog::{now_ms, ExternalIds, Policy, SandboxRow, SandboxSpec, SandboxState};
 use crate::cgroup::SandboxCgroup;
 use crate::envs::{self, remove_tree};
 use crate::error::Error;
@@ -50,6 +50,9 @@ pub struct LiveSandbox {
     pub labels: BTreeMap<String, String>,
     pub created_at_ms: u64,
     paused: Mutex<bool>,
+    pub policy: Mutex<Policy>,
+    /// When something last happened in or with it (ms since the epoch), for idle timeouts.
+    pub last_activity_ms: AtomicU64,
     pub running_execs: AtomicUsize,
     /// Serializes snapshot, pause, stop and destroy of this sandbox.
     pub op: tokio::sync::Mutex<()>,
@@ -89,10 +92,20 @@ impl LiveSandbox {
             labels: BTreeMap::new(),
             created_at_ms: now_ms(),
             paused: Mutex::new(false),
+            policy: Mutex::new(Policy::default()),
+            last_activity_ms: AtomicU64::new(now_ms()),
             running_execs: AtomicUsize::new(0),
             op: tokio::sync::Mutex::new(()),
             ending: Mutex::new(false),
         }
+    }
+
+    pub fn touch(&self) {
+        self.last_activity_ms.store(now_ms(), Ordering::SeqCst);
+    }
+
+    pub fn policy(&self) -> Policy {
+        self.policy.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
     pub fn paused(&self) -> bool {
@@ -119,6 +132,7 @@ impl LiveSandbox {
             exit_code: None,
             created_at_ms: self.created_at_ms,
             updated_at_ms: now_ms(),
+            policy: self.policy(),
         }
     }
 }
@@ -167,6 +181,8 @@ pub struct CreateParams {
     pub files: Vec<FileSpec>,
     #[serde(default)]
     pub labels: BTreeMap<String, String>,
+    #[serde(default)]
+    pub policy: Policy,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -221,6 +237,7 @@ pub fn limits_of(spec: &SandboxSpec) -> Limits {
 
 /// Creates a persistent sandbox from an environment and starts its first process.
 pub async fn create(rt: &Arc<Runtime>, p: CreateParams) -> Result<Arc<LiveSandbox>, Error> {
+    crate::lifecycle::check(&p.policy)?;
     let def = envs::resolve(&p.environment)?;
     let env_root = rt.envs.built_rootfs(def)?;
     let id = crate::ids::new_sandbox_id();
@@ -271,6 +288,8 @@ pub async fn create(rt: &Arc<Runtime>, p: CreateParams) -> Result<Arc<LiveSandbo
         labels: p.labels,
         created_at_ms: now_ms(),
         paused: Mutex::new(false),
+        policy: Mutex::new(p.policy),
+        last_activity_ms: AtomicU64::new(now_ms()),
         running_execs: AtomicUsize::new(0),
         op: tokio::sync::Mutex::new(()),
         ending: Mutex::new(false),
@@ -292,6 +311,10 @@ pub async fn register(
         row.created_at_ms = prev.created_at_ms; // a restart of a stopped sandbox keeps its identity
         row.last_snapshot = prev.last_snapshot;
         row.origin_snapshot = prev.origin_snapshot.or(row.origin_snapshot);
+        if row.policy == Policy::default() {
+            row.policy = prev.policy; // a started (restored) sandbox keeps its instance policy
+            *live.policy.lock().unwrap_or_else(|p| p.into_inner()) = row.policy.clone();
+        }
     }
     rt.catalog.insert_sandbox(&row).map_err(Error::Catalog)?;
     rt.live.insert(live.clone());
@@ -408,6 +431,7 @@ pub async fn exec(rt: &Arc<Runtime>, conn: &Arc<Connection>, p: ExecParams) -> R
     }
     let registration = rt.execs.register(&p.exec_id, conn.id, &live.id, live.environment)?;
     live.running_execs.fetch_add(1, Ordering::SeqCst);
+    live.touch();
     let ended = exec::supervise(
         rt,
         conn,
@@ -420,6 +444,7 @@ pub async fn exec(rt: &Arc<Runtime>, conn: &Arc<Connection>, p: ExecParams) -> R
     )
     .await;
     live.running_execs.fetch_sub(1, Ordering::SeqCst);
+    live.touch();
     let Ended { status, elapsed, timed_out } = ended?;
     Ok(ExecResult {
         sandbox_id: live.id.clone(),
@@ -440,6 +465,20 @@ pub async fn set_paused(rt: &Arc<Runtime>, id: &str, pause: bool) -> Result<Sand
     rt.catalog.set_sandbox_state(id, state, None).map_err(Error::Catalog)?;
     changed(rt, id, state).await;
     Ok(state)
+}
+
+/// Ends a running sandbox's processes without a snapshot (an expiry's `stop`): its files stay, its state
+/// becomes `exited`.
+pub async fn end(rt: &Arc<Runtime>, id: &str) -> Result<(), Error> {
+    let live = rt.live.get(id).ok_or_else(|| not_live(rt, id))?;
+    let _op = live.op.lock().await;
+    *live.ending.lock().unwrap_or_else(|p| p.into_inner()) = true;
+    rt.live.remove(id);
+    rt.forwards.remove_sandbox(id);
+    release_processes(&live);
+    rt.catalog.set_sandbox_state(id, SandboxState::Exited, Some(128 + libc::SIGKILL)).map_err(Error::Catalog)?;
+    changed(rt, id, SandboxState::Exited).await;
+    Ok(())
 }
 
 /// Destroys a sandbox in any state: processes, mount, cgroup, writable layer, directory. Its snapshots

@@ -11,7 +11,7 @@ use clap::{Args, Parser, Subcommand};
 use forkspace_rt::config::Config;
 use forkspace_rt::plan::HostFacts;
 use forkspace_rt::service::{Runtime, METHODS, NOTIFICATIONS};
-use forkspace_rt::{catalog, codes, envs, layers, log, preflight, reconcile, rpc, spawner, tuning};
+use forkspace_rt::{catalog, codes, envs, layers, lifecycle, log, preflight, reconcile, rpc, spawner, tuning};
 
 #[derive(Parser)]
 #[command(name = "forkspace-rt", version, about = "Forkspace sandbox runtime (privileged daemon)")]
@@ -72,6 +72,10 @@ struct ServeArgs {
     /// Size bound of the cached-execution results kept in the catalog.
     #[arg(long, env = "FORKSPACE_CACHE_MAX_BYTES", default_value_t = 256 << 20)]
     cache_max_bytes: u64,
+    /// How long a sandbox outlives its owning client (an agent connection that went away) before it is
+    /// destroyed.
+    #[arg(long, env = "FORKSPACE_ORPHAN_GRACE_MS", default_value_t = 60_000)]
+    orphan_grace_ms: u64,
     /// Size of the sparse btrfs image (bytes of disk are used only as data is written).
     #[arg(long, env = "FORKSPACE_FS_IMAGE_SIZE", default_value_t = 64 << 30)]
     fs_image_size: u64,
@@ -139,6 +143,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<u8> {
         criu: args.criu.criu,
         debian_mirror: args.debian_mirror.clone(),
         cache_max_bytes: args.cache_max_bytes,
+        orphan_grace_ms: args.orphan_grace_ms,
     };
     for dir in [&config.data_dir, &config.sandboxes_dir()] {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
@@ -195,6 +200,11 @@ fn serve(args: ServeArgs) -> anyhow::Result<u8> {
             layout.info().mode
         );
         tokio::spawn(rpc::serve(listener, runtime.clone(), hub));
+        let rt2 = runtime.clone();
+        tokio::spawn(async move {
+            lifecycle::autostart(&rt2, &done.stopped_ids).await;
+            lifecycle::reaper(rt2).await;
+        });
         let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
         tokio::select! {
             _ = term.recv() => runtime.begin_shutdown().await,

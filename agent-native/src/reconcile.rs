@@ -23,6 +23,8 @@ pub struct Reconciled {
     pub sandboxes_stopped: usize,
     pub snapshots_dropped: usize,
     pub layers_dropped: usize,
+    /// Sandboxes that were running and are now stopped at their last snapshot.
+    pub stopped_ids: Vec<String>,
 }
 
 pub fn reconcile(config: &Config, layout: &Layout, catalog: &Catalog, store: &Store) -> Reconciled {
@@ -62,6 +64,7 @@ pub fn reconcile(config: &Config, layout: &Layout, catalog: &Catalog, store: &St
                 let resumable = s.last_snapshot.as_ref().is_some_and(|l| ready.contains(l));
                 if resumable {
                     let _ = catalog.set_sandbox_state(&s.id, SandboxState::Stopped, None);
+                    done.stopped_ids.push(s.id.clone());
                 } else {
                     let _ = catalog.set_sandbox_state(&s.id, SandboxState::Failed, None);
                     keep_layers.insert(s.id.clone());

@@ -9,7 +9,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use tokio::sync::Notify;
 
-use crate::catalog::{Catalog, SandboxState, SnapshotState};
+use crate::catalog::{Catalog, Policy, SandboxState, SnapshotState};
 use crate::cgroup::Layout;
 use crate::config::Config;
 use crate::envs::{self, EnvStore};
@@ -17,6 +17,7 @@ use crate::error::Error;
 use crate::exec::{self, ExecRegistry};
 use crate::files;
 use crate::layers::Store;
+use crate::lifecycle;
 use crate::live::{self, Registry};
 use crate::merge;
 use crate::plan::HostFacts;
@@ -47,6 +48,10 @@ pub const METHODS: &[&str] = &[
     "sandbox/stop",
     "sandbox/start",
     "sandbox/destroy",
+    "sandbox/policy",
+    "sandbox/hold",
+    "sandbox/release",
+    "owner/gone",
     "snapshot/create",
     "snapshot/restore",
     "snapshot/branch",
@@ -79,6 +84,7 @@ pub const NOTIFICATIONS: &[&str] = &[
     "env/progress",
     "sandbox/output",
     "sandbox/changed",
+    "sandbox/expired",
     "snapshot/changed",
     "terminal/output",
     "terminal/exit",
@@ -102,6 +108,8 @@ pub struct Runtime {
     pub hub: Arc<Hub>,
     pub terminals: crate::terminal::Terminals,
     pub forwards: crate::ports::Forwards,
+    pub owners: crate::lifecycle::Owners,
+    pub holds: crate::lifecycle::Holds,
     pub criu_version: Option<String>,
     pub started: Instant,
     pub shutdown: Notify,
@@ -202,6 +210,28 @@ struct MergeParams {
 struct BranchParams {
     snapshot_id: String,
     count: usize,
+    #[serde(default)]
+    policy: Policy,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct RestoreParams {
+    snapshot_id: String,
+    #[serde(default)]
+    policy: Policy,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct HoldRef {
+    hold_id: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct OwnerParams {
+    owner: String,
 }
 
 impl Runtime {
@@ -231,6 +261,8 @@ impl Runtime {
             hub,
             terminals: Default::default(),
             forwards: Default::default(),
+            owners: Default::default(),
+            holds: Default::default(),
             criu_version,
             started: Instant::now(),
             shutdown: Notify::new(),
@@ -242,9 +274,20 @@ impl Runtime {
     /// them again; a sandbox whose snapshot fails is left for reconciliation to mark failed.
     pub async fn stop_all(self: &Arc<Self>) {
         for live in self.live.all() {
-            if let Err(e) = snapshots::stop(self, &live.id).await {
+            if let Err(e) = snapshots::stop_for_shutdown(self, &live.id).await {
                 crate::log!("stopping {} at shutdown: {e}", live.id);
             }
+        }
+    }
+
+    pub fn is_shutting_down(&self) -> bool {
+        self.shutting_down.load(Ordering::SeqCst)
+    }
+
+    /// The owner named in a policy stays alive as long as the connection that named it.
+    fn bind_owner(&self, conn: &Connection, policy: &Policy) {
+        if let Some(o) = &policy.owner {
+            self.owners.bind(o, conn.id);
         }
     }
 
@@ -296,6 +339,7 @@ impl Runtime {
             }
             "sandbox/create" => {
                 let p: live::CreateParams = parse(method, params)?;
+                self.bind_owner(conn, &p.policy);
                 let s = live::create(self, p).await?;
                 Ok(json!({ "sandbox": s.row() }))
             }
@@ -330,20 +374,37 @@ impl Runtime {
                 live::destroy(self, &p.sandbox_id).await?;
                 Ok(json!({ "sandboxId": p.sandbox_id, "state": "destroyed" }))
             }
+            "sandbox/policy" => {
+                let p: lifecycle::PolicyParams = parse(method, params)?;
+                let id = p.sandbox_id.clone();
+                Ok(json!({ "sandboxId": id, "policy": lifecycle::set_policy(self, conn.id, p)? }))
+            }
+            "sandbox/hold" => lifecycle::hold(self, conn.id, parse(method, params)?),
+            "sandbox/release" => {
+                let p: HoldRef = parse(method, params)?;
+                lifecycle::release(self, &p.hold_id)
+            }
+            "owner/gone" => {
+                let p: OwnerParams = parse(method, params)?;
+                self.owners.gone(&p.owner);
+                Ok(json!({ "owner": p.owner, "graceMs": self.config.orphan_grace_ms }))
+            }
             "snapshot/create" => {
                 let p: SnapshotCreateParams = parse(method, params)?;
                 to_json(snapshots::create(self, &p.sandbox_id, p.leave_running, p.label).await?)
             }
             "snapshot/restore" => {
-                let p: SnapshotIdParams = parse(method, params)?;
-                to_json(snapshots::restore(self, &p.snapshot_id, None).await?)
+                let p: RestoreParams = parse(method, params)?;
+                self.bind_owner(conn, &p.policy);
+                to_json(snapshots::restore(self, &p.snapshot_id, None, p.policy).await?)
             }
             "snapshot/branch" => {
                 let p: BranchParams = parse(method, params)?;
                 if p.count == 0 || p.count > MAX_BRANCHES {
                     return Err(Error::BadCount { count: p.count, max: MAX_BRANCHES });
                 }
-                to_json(snapshots::branch(self, &p.snapshot_id, p.count).await?)
+                self.bind_owner(conn, &p.policy);
+                to_json(snapshots::branch(self, &p.snapshot_id, p.count, p.policy).await?)
             }
             "snapshot/get" => {
                 let p: SnapshotIdParams = parse(method, params)?;
@@ -535,6 +596,14 @@ impl Service for Runtime {
     }
 
     fn closed(&self, conn: &Connection) {
+        // Owners named over this connection are gone (their sandboxes are reaped after the grace
+        // period), and its holds end: the idle time of what they held starts now.
+        self.owners.connection_closed(conn.id);
+        for id in self.holds.connection_closed(conn.id) {
+            if let Some(l) = self.live.get(&id) {
+                l.touch();
+            }
+        }
         // Ephemeral runs die with the connection that asked for them: nobody is left to read them.
         let pids = self.execs.mark_all_killed(Some(conn.id));
         let spawner = self.spawner.clone();

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-use crate::catalog::{now_ms, SandboxState, SnapshotRow, SnapshotState};
+use crate::catalog::{now_ms, Policy, SandboxState, SnapshotRow, SnapshotState};
 use crate::criu::{self, Dump, Restore};
 use crate::envs::{self, remove_tree};
 use crate::error::Error;
@@ -193,8 +193,9 @@ impl Phases {
 }
 
 /// Restores snapshot `snap_id` into a sandbox: a new one, or (for `start`) the stopped sandbox `into`.
-pub async fn restore(rt: &Arc<Runtime>, snap_id: &str, into: Option<&str>) -> Result<Restored, Error> {
+pub async fn restore(rt: &Arc<Runtime>, snap_id: &str, into: Option<&str>, policy: Policy) -> Result<Restored, Error> {
     let t0 = Instant::now();
+    crate::lifecycle::check(&policy)?;
     let mut phases = Phases::new();
     let snap = rt.catalog.snapshot(snap_id).map_err(Error::Catalog)?;
     let snap = match snap {
@@ -320,6 +321,7 @@ pub async fn restore(rt: &Arc<Runtime>, snap_id: &str, into: Option<&str>) -> Re
         snap.id.clone(),
         snap.spec.clone(),
     ));
+    *live.policy.lock().unwrap_or_else(|p| p.into_inner()) = policy;
     live::register(rt, live, pipes, exit).await?;
     phases.mark("register");
     Ok(Restored {
@@ -366,9 +368,9 @@ pub struct Branched {
 
 /// `count` sandboxes restored from one snapshot at once. If one fails, the others are destroyed: a
 /// branch operation is all or nothing.
-pub async fn branch(rt: &Arc<Runtime>, snap_id: &str, count: usize) -> Result<Branched, Error> {
+pub async fn branch(rt: &Arc<Runtime>, snap_id: &str, count: usize, policy: Policy) -> Result<Branched, Error> {
     let t0 = Instant::now();
-    let results = futures_join(rt, snap_id, count).await;
+    let results = futures_join(rt, snap_id, count, policy).await;
     if let Some(pos) = results.iter().position(Result::is_err) {
         for r in results.iter().flatten() {
             let _ = live::destroy(rt, &r.sandbox_id).await;
@@ -382,11 +384,11 @@ pub async fn branch(rt: &Arc<Runtime>, snap_id: &str, count: usize) -> Result<Br
     })
 }
 
-async fn futures_join(rt: &Arc<Runtime>, snap_id: &str, count: usize) -> Vec<Result<Restored, Error>> {
+async fn futures_join(rt: &Arc<Runtime>, snap_id: &str, count: usize, policy: Policy) -> Vec<Result<Restored, Error>> {
     let tasks: Vec<_> = (0..count)
         .map(|_| {
-            let (rt, s) = (rt.clone(), snap_id.to_string());
-            tokio::spawn(async move { restore(&rt, &s, None).await })
+            let (rt, s, policy) = (rt.clone(), snap_id.to_string(), policy.clone());
+            tokio::spawn(async move { restore(&rt, &s, None, policy).await })
         })
         .collect();
     let mut out = Vec::with_capacity(count);
@@ -396,9 +398,17 @@ async fn futures_join(rt: &Arc<Runtime>, snap_id: &str, count: usize) -> Vec<Res
     out
 }
 
+/// Label of the snapshot a runtime shutdown takes of each sandbox (instances start again from it).
+pub const SHUTDOWN_LABEL: &str = "shutdown";
+
 /// Stops a running sandbox: snapshots it and ends its processes. `start` restores it.
 pub async fn stop(rt: &Arc<Runtime>, id: &str) -> Result<Created, Error> {
     create(rt, id, false, Some("stop".into())).await
+}
+
+/// `stop`, marked as done by a runtime shutdown rather than asked for.
+pub async fn stop_for_shutdown(rt: &Arc<Runtime>, id: &str) -> Result<Created, Error> {
+    create(rt, id, false, Some(SHUTDOWN_LABEL.into())).await
 }
 
 /// Starts a stopped sandbox again from its last snapshot, under the same id.
@@ -416,7 +426,7 @@ pub async fn start(rt: &Arc<Runtime>, id: &str) -> Result<Restored, Error> {
         state: "failed without a snapshot",
         need: "stopped",
     })?;
-    restore(rt, &snap, Some(id)).await
+    restore(rt, &snap, Some(id), Policy::default()).await
 }
 
 /// Deletes a snapshot's images and layers. Sandboxes restored from it keep running (their layers are

@@ -30,6 +30,7 @@ impl Drop for View {
 /// Where a side comes from: a sandbox (its live mount, or its last state) or a snapshot.
 pub fn view(rt: &Runtime, id: &str) -> Result<View, Error> {
     if let Some(live) = rt.live.get(id) {
+        live.touch();
         let mut layers = vec![live.layer.upper.clone()];
         layers.extend(live.lowers.iter().cloned());
         return Ok(View { root: live.rootfs.clone(), layers, temp_mount: None });

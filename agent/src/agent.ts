@@ -14,6 +14,8 @@ import { TerminalService } from './core/terminals';
 import { PortService } from './core/ports';
 import { HttpServer } from './api/httpServer';
 import { SandboxService } from './core/sandboxes';
+import { InstanceService } from './core/instances';
+import { Ownership } from './core/ownership';
 import { forwardRuntimeEvents } from './api/events';
 import { RuntimeClient } from './runtime/runtimeClient';
 import { AGENT_VERSION, registerHandlers } from './api/handlers';
@@ -30,6 +32,8 @@ export class Agent {
   readonly cache: CacheService;
   readonly terminals: TerminalService;
   readonly ports: PortService;
+  readonly ownership: Ownership;
+  readonly instances: InstanceService;
   private httpServer: HttpServer | undefined;
   readonly rpc: RpcServer;
   private unixServer: net.Server | undefined;
@@ -46,12 +50,17 @@ export class Agent {
     this.environments = new EnvironmentService(this.runtime);
     this.exec = new ExecService(this.runtime, this.environments);
     this.sandboxes = new SandboxService(this.runtime);
-    this.modes = new ModeService(this.runtime, this.sandboxes, this.exec);
+    this.ownership = new Ownership(this.runtime);
+    this.instances = new InstanceService(this.sandboxes);
+    this.modes = new ModeService(this.runtime, this.sandboxes, this.exec, this.ownership.agentOwner);
     this.files = new FileService(this.runtime);
     this.cache = new CacheService(this.runtime, this.environments, this.exec);
     this.terminals = new TerminalService(this.runtime);
     this.ports = new PortService(this.runtime, (name) => `http://${config.httpHost}:${this.httpServer?.port ?? config.httpPort}/v1/expose/${name}/`);
-    this.rpc = new RpcServer(log, (peer) => this.terminals.closeOwnedBy(peer));
+    this.rpc = new RpcServer(log, (peer) => {
+      this.terminals.closeOwnedBy(peer);
+      void this.ownership.peerClosed(peer);
+    });
     registerHandlers(this.rpc, this);
     forwardRuntimeEvents(this.runtime, this.rpc);
   }

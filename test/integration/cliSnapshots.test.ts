@@ -58,4 +58,21 @@ describe('forkspace CLI: sandboxes, snapshots, branches (real CRIU)', function (
     assert.equal(missing.code, 125);
     assert.match(missing.stderr, /no snapshot/);
   });
+
+  it('manages instances and lifecycle policies', async () => {
+    const id = (await ok('instance', 'start', '--env', 'busybox', '--idle-timeout', '10m', '--on-expiry', 'pause')).trim();
+    assert.match(id, /^sbx-/);
+    assert.match(await ok('instance', 'ls'), new RegExp(`${id}  running .*idle 600s, then pause`));
+    assert.match(await ok('instance', 'stop', id), new RegExp(`${id} stopped at snap-`));
+    assert.match(await ok('instance', 'resume', id), new RegExp(`${id} running`));
+    assert.match(await ok('policy', id, '--ttl', '1h', '--idle-timeout', 'none'), /"ttlMs":3600000,"idleTimeoutMs":null/);
+    // CLI-made sandboxes are detached (the CLI exits at once), unless asked otherwise.
+    const sbx = (await ok('sandbox', 'start', '--env', 'busybox', '--ttl', '30s')).trim();
+    assert.match(await ok('sandbox', 'ls'), new RegExp(`${sbx}  running .*\\(ttl 30s\\)`));
+    const bad = await cli('sandbox', 'start', '--env', 'busybox', '--on-expiry', 'explode');
+    assert.equal(bad.code, 2);
+    assert.match(bad.stderr, /--on-expiry is one of/);
+    assert.match(await ok('instance', 'rm', id), /destroyed/);
+    await ok('destroy', sbx);
+  });
 });

@@ -15,6 +15,7 @@ const sandbox = (id: string, state: Sandbox['state'], originSnapshot: string | n
   exitCode: state === 'exited' ? 0 : null,
   createdAtMs: 0,
   updatedAtMs: 0,
+  policy: { ttlMs: null, idleTimeoutMs: null, onExpiry: 'snapshot-then-stop', instance: false, detached: true },
 });
 const snapshot = (id: string, sandboxId: string): Snapshot => ({
   id,

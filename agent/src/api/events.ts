@@ -1,8 +1,8 @@
 // Runtime events every client may want (sandbox consoles, state changes, snapshots), relayed to every
 // initialized connection, with console bytes decoded per sandbox and stream.
 import { TextDecoder } from 'node:util';
-import { SandboxChanged, SandboxOutput, SnapshotChanged } from '../protocol';
-import { RtSandboxChanged, RtSandboxOutput, RtSnapshotChanged } from '../protocol/runtime';
+import { SandboxChanged, SandboxExpired, SandboxOutput, SnapshotChanged } from '../protocol';
+import { RtSandboxChanged, RtSandboxExpired, RtSandboxOutput, RtSnapshotChanged } from '../protocol/runtime';
 import type { RuntimeClient } from '../runtime/runtimeClient';
 import type { RpcServer } from './rpcServer';
 
@@ -22,5 +22,6 @@ export function forwardRuntimeEvents(runtime: RuntimeClient, rpc: RpcServer): vo
     }
     rpc.broadcast(SandboxChanged, { sandboxId: p.sandboxId, state: p.state as never });
   });
+  runtime.onRuntimeNotification(RtSandboxExpired, (p) => rpc.broadcast(SandboxExpired, p));
   runtime.onRuntimeNotification(RtSnapshotChanged, (p) => rpc.broadcast(SnapshotChanged, { snapshotId: p.snapshotId, state: p.state as never }));
 }

@@ -46,7 +46,18 @@ import {
   HttpExpose,
   HttpHide,
   HttpList,
+  SandboxPolicy,
+  SandboxWatch,
+  SandboxUnwatch,
+  InstanceStart,
+  InstanceStop,
+  InstancePause,
+  InstanceResume,
+  InstanceGet,
+  InstanceList,
+  InstanceDestroy,
 } from '../protocol';
+import { policyFor } from '../core/sandboxes';
 import type { ExecObserver } from '../core/exec';
 import type { Peer } from './rpcServer';
 import type { Agent } from '../agent';
@@ -89,16 +100,18 @@ export function registerHandlers(server: RpcServer, agent: Agent): void {
   server.on(ExecRun, (params, { peer, signal }) => {
     if (params.mode === 'checkpointed') return agent.modes.checkpointed(params, streamTo(peer), signal);
     if (params.mode === 'cached') return agent.cache.run(params, streamTo(peer), signal);
+    if (params.mode === 'persistent') return runInSandbox(agent, params.sandboxId as string, { ...params, sandboxId: params.sandboxId as string }, peer, signal);
     return agent.exec.run(params, streamTo(peer), signal);
   });
   server.on(ExecBranch, (params, { peer, signal }) => agent.modes.branched(params, streamTo(peer), signal));
 
   const sandboxes = agent.sandboxes;
-  server.on(SandboxCreate, (p) => sandboxes.create(p));
-  server.on(SandboxExec, async (p, { peer, signal }) => {
-    const { sandbox } = await sandboxes.get(p.sandboxId);
-    return agent.exec.runIn(p, sandbox.environment, streamTo(peer), signal);
-  });
+  const ownership = agent.ownership;
+  server.on(SandboxCreate, (p, { peer }) => sandboxes.create(p, ownership.ownerOf(peer)));
+  server.on(SandboxExec, (p, { peer, signal }) => runInSandbox(agent, p.sandboxId, p, peer, signal));
+  server.on(SandboxPolicy, (p, { peer }) => sandboxes.setPolicy(p.sandboxId, p, ownership.ownerOf(peer)));
+  server.on(SandboxWatch, (p, { peer }) => ownership.watch(p.sandboxId, peer));
+  server.on(SandboxUnwatch, (p) => ownership.unwatch(p.watchId));
   server.on(SandboxGet, (p) => sandboxes.get(p.sandboxId));
   server.on(SandboxList, () => sandboxes.list());
   server.on(SandboxPause, (p) => sandboxes.pause(p.sandboxId));
@@ -107,14 +120,23 @@ export function registerHandlers(server: RpcServer, agent: Agent): void {
   server.on(SandboxStart, (p) => sandboxes.start(p.sandboxId));
   server.on(SandboxDestroy, (p) => sandboxes.destroy(p.sandboxId));
   server.on(SnapshotCreate, (p) => sandboxes.snapshot(p.sandboxId, p.leaveRunning, p.label));
-  server.on(SnapshotRestore, (p) => sandboxes.restore(p.snapshotId));
-  server.on(SnapshotBranch, (p) => sandboxes.branch(p.snapshotId, p.count));
+  server.on(SnapshotRestore, (p, { peer }) => sandboxes.restore(p.snapshotId, policyFor(p, ownership.ownerOf(peer))));
+  server.on(SnapshotBranch, (p, { peer }) => sandboxes.branch(p.snapshotId, p.count, policyFor(p, ownership.ownerOf(peer))));
   server.on(SnapshotGet, (p) => sandboxes.getSnapshot(p.snapshotId));
   server.on(SnapshotList, () => sandboxes.listSnapshots());
   server.on(SnapshotDelete, (p) => sandboxes.deleteSnapshot(p.snapshotId));
   server.on(BranchDiff, (p) => sandboxes.diff(p.a, p.b) as never);
   server.on(BranchMerge, (p) => sandboxes.merge(p.from, p.into, p.strategy) as never);
   server.on(TreeGet, (p) => sandboxes.tree(p.includeDestroyed));
+
+  const instances = agent.instances;
+  server.on(InstanceStart, (p) => instances.start(p));
+  server.on(InstanceStop, (p) => instances.stop(p.instanceId));
+  server.on(InstancePause, (p) => instances.pause(p.instanceId));
+  server.on(InstanceResume, (p) => instances.resume(p.instanceId));
+  server.on(InstanceGet, (p) => instances.get(p.instanceId));
+  server.on(InstanceList, () => instances.list());
+  server.on(InstanceDestroy, (p) => instances.destroy(p.instanceId));
 
   const files = agent.files;
   server.on(FilesWrite, (p) => files.write(p));
@@ -135,6 +157,18 @@ export function registerHandlers(server: RpcServer, agent: Agent): void {
   server.on(HttpExpose, (p) => ports.expose(p.sandboxId, p.port, p.name));
   server.on(HttpHide, (p) => ports.hide(p.name));
   server.on(HttpList, () => ports.listExposures());
+}
+
+/** The persistent mode: a command in a sandbox that already runs, in that sandbox's environment. */
+async function runInSandbox(
+  agent: Agent,
+  sandboxId: string,
+  p: Parameters<Agent['exec']['runIn']>[0],
+  peer: Peer,
+  signal: AbortSignal,
+) {
+  const { sandbox } = await agent.sandboxes.get(sandboxId);
+  return agent.exec.runIn({ ...p, sandboxId }, sandbox.environment, streamTo(peer), signal);
 }
 
 /** Streams an execution's start, output and environment-build progress to the peer that asked. */

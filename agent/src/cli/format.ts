@@ -12,7 +12,9 @@ export function age(ms: number, now = Date.now()): string {
 
 export function sandboxLine(s: Sandbox): string {
   const exit = s.state === 'exited' && s.exitCode !== null ? ` ${s.exitCode}` : '';
-  return `${s.id}  ${(s.state + exit).padEnd(10)} ${s.environment.padEnd(12)} ${age(s.createdAtMs)}`;
+  const p = s.policy;
+  const life = [p.instance ? 'instance' : '', p.ttlMs !== null ? `ttl ${p.ttlMs / 1000}s` : '', p.idleTimeoutMs !== null ? `idle ${p.idleTimeoutMs / 1000}s` : ''].filter(Boolean).join(', ');
+  return `${s.id}  ${(s.state + exit).padEnd(10)} ${s.environment.padEnd(12)} ${age(s.createdAtMs)}${life ? `  (${life})` : ''}`;
 }
 
 export function snapshotLine(s: Snapshot): string {

@@ -16,6 +16,8 @@ import {
   SandboxResume,
   SandboxStart,
   SandboxStop,
+  SandboxUnwatch,
+  SandboxWatch,
   SnapshotBranch,
   SnapshotCreate,
   SnapshotDelete,
@@ -27,6 +29,7 @@ import type { RpcClient } from '../protocol';
 import { parseArgs, parseDuration, parseSize, UsageError } from './args';
 import { renderTree, sandboxLine, snapshotLine } from './format';
 import { warn } from './ui';
+import { instanceCommand, LIFECYCLE_FLAGS, LIFECYCLE_USAGE, lifecycleFrom, policyCommand } from './lifecycleCommands';
 
 export const SANDBOX_USAGE = `sandboxes, snapshots and branches:
   forkspace sandbox start [--env NAME] [--memory SIZE] [--cpus N] [--pids N] [-- CMD...]   create one (prints its id)
@@ -41,7 +44,8 @@ export const SANDBOX_USAGE = `sandboxes, snapshots and branches:
   forkspace branch SNAP -n N            N sandboxes from a snapshot, at once
   forkspace diff A B                    what A and B changed in their files since their common snapshot
   forkspace merge FROM INTO [--strategy fail|ours|theirs]   merge FROM's file changes into INTO
-  forkspace tree                        the branch tree`;
+  forkspace tree                        the branch tree
+${LIFECYCLE_USAGE}`;
 
 type Handler = (client: RpcClient, argv: string[]) => Promise<number>;
 
@@ -60,6 +64,9 @@ export const SANDBOX_COMMANDS: Record<string, Handler> = {
   diff: diffCommand,
   merge: mergeCommand,
   tree: treeCommand,
+  instance: instanceCommand,
+  instances: (c, a) => instanceCommand(c, ['list', ...a]),
+  policy: policyCommand,
 };
 
 /** Options anywhere among the positionals (these commands take no trailing command line). */
@@ -88,6 +95,7 @@ async function sandboxCommand(client: RpcClient, argv: string[]): Promise<number
       cpus: { value: true },
       pids: { value: true },
       label: { value: true, repeat: true },
+      ...LIFECYCLE_FLAGS,
     });
     if (positionals.length === 1 && positionals[0].startsWith('sbx-')) {
       const r = await client.request(SandboxStart, { sandboxId: positionals[0] });
@@ -100,6 +108,7 @@ async function sandboxCommand(client: RpcClient, argv: string[]): Promise<number
       command: positionals.length ? positionals : undefined,
       limits: limitsFrom(flags),
       labels,
+      ...lifecycleFrom(flags),
     });
     console.log(sandbox.id);
     return 0;
@@ -161,7 +170,10 @@ async function logsCommand(client: RpcClient, argv: string[]): Promise<number> {
   if (fs.existsSync(logFile)) process.stdout.write(fs.readFileSync(logFile));
   if (!flags.follow) return 0;
   client.onNotification(SandboxOutput, (o) => o.sandboxId === sandboxId && (o.stream === 'stdout' ? process.stdout : process.stderr).write(o.data));
+  // Following is activity: the sandbox is not idle while someone reads its console.
+  const { watchId } = await client.request(SandboxWatch, { sandboxId });
   await new Promise<void>((resolve) => process.once('SIGINT', resolve));
+  await client.request(SandboxUnwatch, { watchId }).catch(() => {});
   return 0;
 }
 
@@ -206,18 +218,19 @@ async function listSnapshots(client: RpcClient, argv: string[]): Promise<number>
 }
 
 async function restoreCommand(client: RpcClient, argv: string[]): Promise<number> {
-  const snapshotId = one(options(argv, {}).positionals, 'snapshot id');
-  const r = await client.request(SnapshotRestore, { snapshotId });
+  const { flags, positionals } = options(argv, LIFECYCLE_FLAGS);
+  const snapshotId = one(positionals, 'snapshot id');
+  const r = await client.request(SnapshotRestore, { snapshotId, ...lifecycleFrom(flags) });
   console.log(`${r.sandboxId}  (running in ${r.timeToRunningMs.toFixed(1)} ms${r.lazy ? ', pages on demand' : ''})`);
   return 0;
 }
 
 async function branchCommand(client: RpcClient, argv: string[]): Promise<number> {
-  const { flags, positionals } = options(argv, { count: { value: true, alias: 'n' }, json: {} });
+  const { flags, positionals } = options(argv, { count: { value: true, alias: 'n' }, json: {}, ...LIFECYCLE_FLAGS });
   const snapshotId = one(positionals, 'snapshot id');
   const count = Number(flags.count ?? 1);
   if (!Number.isInteger(count) || count < 1) throw new UsageError('-n must be a positive whole number');
-  const r = await client.request(SnapshotBranch, { snapshotId, count });
+  const r = await client.request(SnapshotBranch, { snapshotId, count, ...lifecycleFrom(flags) });
   if (flags.json) {
     console.log(JSON.stringify(r, null, 2));
     return 0;

@@ -11,7 +11,7 @@ import { RtExecKill } from '../protocol/runtime';
 import type { RuntimeClient } from '../runtime/runtimeClient';
 import { newExecId, type ExecObserver, type ExecService, type ParsedExecRun } from './exec';
 import { DEFAULT_ENVIRONMENT } from './languages';
-import type { SandboxService } from './sandboxes';
+import { policyFor, type SandboxService } from './sandboxes';
 
 type ParsedBranch = z.output<typeof ExecBranchParams>;
 
@@ -20,6 +20,8 @@ export class ModeService {
     private readonly runtime: RuntimeClient,
     private readonly sandboxes: SandboxService,
     private readonly exec: ExecService,
+    /** Owner of the temporary sandboxes: reaped by the runtime if the agent dies mid-run. */
+    private readonly owner: string,
   ) {}
 
   async checkpointed(p: ParsedExecRun, observer: ExecObserver, signal?: AbortSignal): Promise<ExecResult> {
@@ -27,10 +29,10 @@ export class ModeService {
     let environment: string;
     if (p.checkpointId) {
       environment = (await this.sandboxes.getSnapshot(p.checkpointId)).snapshot.environment;
-      sandboxId = (await this.sandboxes.restore(p.checkpointId)).sandboxId;
+      sandboxId = (await this.sandboxes.restore(p.checkpointId, policyFor({}, this.owner))).sandboxId;
     } else {
       environment = p.environment ?? DEFAULT_ENVIRONMENT;
-      sandboxId = (await this.sandboxes.create({ environment, limits: p.limits })).sandbox.id;
+      sandboxId = (await this.sandboxes.create({ environment, limits: p.limits }, this.owner)).sandbox.id;
     }
     try {
       const result = await this.exec.runIn({ ...p, sandboxId }, environment, observer, signal);
@@ -46,7 +48,8 @@ export class ModeService {
     const { snapshot } = await this.sandboxes.getSnapshot(p.snapshotId);
     const inputs: (string | undefined)[] = p.inputs ?? Array.from({ length: p.count ?? 1 }, () => undefined);
     const t0 = performance.now();
-    const branched = await this.sandboxes.branch(p.snapshotId, inputs.length);
+    // Kept branches outlive the run (and the agent); the others are the agent's until destroyed.
+    const branched = await this.sandboxes.branch(p.snapshotId, inputs.length, policyFor({ detached: p.keep }, this.owner));
     const branchTimeMs = performance.now() - t0;
     const ids = branched.branches.map((b) => b.sandboxId);
     const execIds = ids.map(() => newExecId());

@@ -20,6 +20,8 @@ import {
   RtSnapshotGet,
   RtSnapshotList,
   RtSnapshotRestore,
+  RtSandboxPolicy,
+  type RtPolicy,
   type RtSandboxRow,
   type RtSnapshotRow,
 } from '../protocol/runtime';
@@ -28,8 +30,38 @@ import { DEFAULT_ENVIRONMENT } from './languages';
 
 type CreateParams = z.output<typeof SandboxCreate.params>;
 
+/** Lifecycle options as requests carry them (see protocol/common.ts `Lifecycle`). */
+export interface LifecycleOptions {
+  ttlMs?: number;
+  idleTimeoutMs?: number;
+  onExpiry?: RtPolicy['onExpiry'];
+  detached?: boolean;
+}
+
+/** The runtime policy for a new sandbox made for `owner` (undefined: nobody's). */
+export function policyFor(o: LifecycleOptions, owner: string | undefined, instance = false): RtPolicy {
+  return {
+    ttlMs: o.ttlMs,
+    idleTimeoutMs: o.idleTimeoutMs,
+    onExpiry: o.onExpiry,
+    autostart: instance || undefined,
+    owner: o.detached || instance ? undefined : owner,
+  };
+}
+
+export function publicPolicy(policy: RtSandboxRow['policy']): Sandbox['policy'] {
+  return {
+    ttlMs: policy.ttlMs ?? null,
+    idleTimeoutMs: policy.idleTimeoutMs ?? null,
+    onExpiry: policy.onExpiry,
+    instance: policy.autostart,
+    detached: policy.owner === undefined,
+  };
+}
+
 export function publicSandbox(r: RtSandboxRow): Sandbox {
-  return { ...r, state: r.state as Sandbox['state'] };
+  const { policy, ...rest } = r;
+  return { ...rest, state: r.state as Sandbox['state'], policy: publicPolicy(policy) };
 }
 
 export function publicSnapshot(r: RtSnapshotRow): Snapshot {
@@ -48,7 +80,8 @@ export function publicSnapshot(r: RtSnapshotRow): Snapshot {
 export class SandboxService {
   constructor(private readonly runtime: RuntimeClient) {}
 
-  async create(p: CreateParams) {
+  /** `owner`: the connection (or agent) the sandbox belongs to unless `p.detached`. */
+  async create(p: CreateParams, owner?: string, instance = false) {
     const argv = p.command === undefined ? undefined : typeof p.command === 'string' ? ['/bin/sh', '-c', p.command] : p.command;
     const r = await this.runtime.request(RtSandboxCreate, {
       environment: p.environment ?? DEFAULT_ENVIRONMENT,
@@ -62,6 +95,7 @@ export class SandboxService {
         mode: f.mode,
       })),
       labels: p.labels,
+      policy: policyFor(p, owner, instance),
     });
     return { sandbox: publicSandbox(r.sandbox) };
   }
@@ -100,12 +134,29 @@ export class SandboxService {
     return { snapshot: publicSnapshot(r.snapshot), timings: r.timings };
   }
 
-  restore(snapshotId: string) {
-    return this.runtime.request(RtSnapshotRestore, { snapshotId });
+  restore(snapshotId: string, policy?: RtPolicy) {
+    return this.runtime.request(RtSnapshotRestore, { snapshotId, policy });
   }
 
-  branch(snapshotId: string, count: number) {
-    return this.runtime.request(RtSnapshotBranch, { snapshotId, count });
+  branch(snapshotId: string, count: number, policy?: RtPolicy) {
+    return this.runtime.request(RtSnapshotBranch, { snapshotId, count, policy });
+  }
+
+  async setPolicy(
+    sandboxId: string,
+    change: { ttlMs?: number | null; idleTimeoutMs?: number | null; onExpiry?: RtPolicy['onExpiry']; detached?: boolean; instance?: boolean },
+    owner: string | undefined,
+  ) {
+    const r = await this.runtime.request(RtSandboxPolicy, {
+      sandboxId,
+      ttlMs: change.ttlMs,
+      idleTimeoutMs: change.idleTimeoutMs,
+      onExpiry: change.onExpiry,
+      autostart: change.instance,
+      // An instance belongs to nobody; otherwise `detached` decides.
+      owner: change.instance ? null : change.detached === undefined ? undefined : change.detached ? null : owner,
+    });
+    return { sandboxId, policy: publicPolicy(r.policy) };
   }
 
   async getSnapshot(snapshotId: string) {

@@ -16,3 +16,49 @@ export type Limits = z.infer<typeof Limits>;
 
 export const Empty = z.strictObject({});
 export type Empty = z.infer<typeof Empty>;
+
+/** What a TTL or idle timeout does: stop (processes end, files stay), pause (freeze),
+ * snapshot-then-stop (snapshot, then end; start brings it back as it was) or destroy. */
+export const Expiry = z.enum(['stop', 'pause', 'snapshot-then-stop', 'destroy']);
+export type Expiry = z.infer<typeof Expiry>;
+
+const YEAR_MS = 365 * 24 * 3600 * 1000;
+const Timeout = z.number().int().min(1).max(YEAR_MS, 'at most a year');
+
+/** Lifecycle options of anything that makes a running sandbox. */
+export const Lifecycle = {
+  /** Absolute lifetime from creation; `onExpiry` happens when it passes, busy or not. */
+  ttlMs: Timeout.optional(),
+  /** Lifetime without activity: no command or terminal running, no watch stream, no forwarded
+   * connection (SSH included). API calls that run nothing do not count. */
+  idleTimeoutMs: Timeout.optional(),
+  /** Default snapshot-then-stop: nothing is lost. */
+  onExpiry: Expiry.optional(),
+  /** Default false: the sandbox belongs to this connection and is destroyed when the connection has been
+   * gone for the agent's grace period (60 s by default). True: it lives until stopped, destroyed or
+   * expired. */
+  detached: z.boolean().optional(),
+};
+
+/** A sandbox's lifecycle as it stands. */
+export const Policy = z.object({
+  ttlMs: z.number().nullable(),
+  idleTimeoutMs: z.number().nullable(),
+  onExpiry: Expiry,
+  /** An instance: started again when the runtime restarts, if it was running. */
+  instance: z.boolean(),
+  /** Not owned by any connection. */
+  detached: z.boolean(),
+});
+export type Policy = z.infer<typeof Policy>;
+
+/** A policy change: absent fields stay, null clears a timeout. */
+export const PolicyChange = {
+  ttlMs: Timeout.nullable().optional(),
+  idleTimeoutMs: Timeout.nullable().optional(),
+  onExpiry: Expiry.optional(),
+  /** true: the sandbox no longer belongs to any connection. false: it now belongs to this one. */
+  detached: z.boolean().optional(),
+  /** true: make it an instance (detached, started again after a runtime restart). */
+  instance: z.boolean().optional(),
+};

@@ -35,8 +35,11 @@ export const ExecRunParams = z
     maxOutputBytes: z.number().int().min(0).max(256 * 1024 * 1024).optional(),
     /** ephemeral (default): a fresh sandbox, destroyed after. checkpointed: start from `checkpointId` (or a
      * fresh sandbox), run, and snapshot the result; the result carries the new `checkpointId`. cached: a
-     * result stored for the same code, environment content, inputs and files returns without running. */
-    mode: z.enum(['ephemeral', 'checkpointed', 'cached']).optional(),
+     * result stored for the same code, environment content, inputs and files returns without running.
+     * persistent: run inside the existing sandbox `sandboxId`. */
+    mode: z.enum(['ephemeral', 'checkpointed', 'cached', 'persistent']).optional(),
+    /** With mode persistent: the running sandbox or instance to run in (state carries over between runs). */
+    sandboxId: z.string().min(1).optional(),
     /** With mode checkpointed: the snapshot to start from. */
     checkpointId: z.string().min(1).optional(),
     /** With mode cached: use (default) a stored result, refresh it (run and store), or off (run, store nothing). */
@@ -51,7 +54,14 @@ export const ExecRunParams = z
     message: '`checkpointId` needs mode "checkpointed"',
     path: ['checkpointId'],
   })
-  .refine((p) => p.cache === undefined || p.mode === 'cached', { message: '`cache` needs mode "cached"', path: ['cache'] });
+  .refine((p) => p.cache === undefined || p.mode === 'cached', { message: '`cache` needs mode "cached"', path: ['cache'] })
+  .refine((p) => (p.sandboxId !== undefined) === (p.mode === 'persistent'), {
+    message: 'mode "persistent" needs `sandboxId` (and `sandboxId` needs mode "persistent")',
+    path: ['sandboxId'],
+  })
+  .refine((p) => p.mode !== 'persistent' || (p.environment === undefined && p.limits === undefined && p.collect === undefined), {
+    message: 'mode "persistent" runs in the sandbox as it is: `environment`, `limits` and `collect` do not apply',
+  });
 export type ExecRunParams = z.input<typeof ExecRunParams>;
 
 export const ExecResult = z.object({

@@ -3,7 +3,7 @@ export { ErrorCodes, ProtocolError, errorCodeName } from './errors';
 export type { ErrorCode, ErrorCodeName } from './errors';
 export { request, notification } from './messages';
 export type { Direction, NotificationType, ParamsOf, RequestType, ResultOf } from './messages';
-export { Id, Limits, Empty } from './common';
+export { Id, Limits, Empty, Expiry, Policy } from './common';
 export { PROTOCOL_VERSION, Initialize, Shutdown, Exit, CancelRequest, AgentStatus, AgentStop } from './lifecycle';
 export { EnvList, EnvBuild, EnvProgress, EnvironmentInfo } from './environments';
 export { ExecRun, ExecRunParams, ExecResult, ExecStarted, ExecOutput, FileInput, ExecBranch, ExecBranchParams } from './exec';
@@ -20,7 +20,12 @@ export {
   SandboxDestroy,
   SandboxChanged,
   SandboxOutput,
+  SandboxPolicy,
+  SandboxWatch,
+  SandboxUnwatch,
+  SandboxExpired,
 } from './sandboxes';
+export { InstanceStart, InstanceStop, InstancePause, InstanceResume, InstanceGet, InstanceList, InstanceDestroy } from './instances';
 export {
   Snapshot,
   SnapshotTimings,

@@ -65,6 +65,17 @@ export const RtExecOutput = notification(
 );
 export const RtEnvProgress = notification('env/progress', z.object({ name: z.string(), message: z.string() }), 'Environment build progress.');
 
+// What ends a sandbox on its own (agent-native catalog.rs `Policy`).
+export const RtExpiry = z.enum(['stop', 'pause', 'snapshot-then-stop', 'destroy']);
+export const RtPolicy = z.strictObject({
+  ttlMs: z.number().int().positive().optional(),
+  idleTimeoutMs: z.number().int().positive().optional(),
+  onExpiry: RtExpiry.optional(),
+  autostart: z.boolean().optional(),
+  owner: z.string().optional(),
+});
+export type RtPolicy = z.infer<typeof RtPolicy>;
+
 // Persistent sandboxes, snapshots and branches: the runtime returns the catalog's rows (agent-native
 // catalog.rs); the agent maps them to the public shapes.
 export const RtSandboxRow = z.object({
@@ -85,6 +96,13 @@ export const RtSandboxRow = z.object({
   exitCode: z.number().nullable(),
   createdAtMs: z.number(),
   updatedAtMs: z.number(),
+  policy: z.object({
+    ttlMs: z.number().optional(),
+    idleTimeoutMs: z.number().optional(),
+    onExpiry: RtExpiry,
+    autostart: z.boolean(),
+    owner: z.string().optional(),
+  }),
 });
 export type RtSandboxRow = z.infer<typeof RtSandboxRow>;
 
@@ -122,6 +140,7 @@ export const RtSandboxCreate = request(
     limits: RtLimits.optional(),
     files: z.array(RtFile).optional(),
     labels: z.record(z.string(), z.string()).optional(),
+    policy: RtPolicy.optional(),
   }),
   z.object({ sandbox: RtSandboxRow }),
   'Creates a persistent sandbox.',
@@ -148,16 +167,47 @@ export const RtSandboxResume = request('sandbox/resume', SandboxRef, RtState, 'T
 export const RtSandboxStop = request('sandbox/stop', SandboxRef, RtCreated, 'Snapshot and end.');
 export const RtSandboxStart = request('sandbox/start', SandboxRef, RtRestored, 'Restore a stopped sandbox.');
 export const RtSandboxDestroy = request('sandbox/destroy', SandboxRef, RtState, 'Destroy.');
+export const RtSandboxPolicy = request(
+  'sandbox/policy',
+  z.strictObject({
+    sandboxId: z.string(),
+    ttlMs: z.number().int().positive().nullable().optional(),
+    idleTimeoutMs: z.number().int().positive().nullable().optional(),
+    onExpiry: RtExpiry.optional(),
+    autostart: z.boolean().optional(),
+    owner: z.string().nullable().optional(),
+  }),
+  z.object({ sandboxId: z.string(), policy: RtSandboxRow.shape.policy }),
+  'Change what ends a sandbox (absent fields stay; null clears).',
+);
+export const RtSandboxHold = request(
+  'sandbox/hold',
+  z.strictObject({ holdId: z.string(), sandboxId: z.string() }),
+  z.object({ holdId: z.string(), sandboxId: z.string() }),
+  'Mark a sandbox active until released or this connection closes.',
+);
+export const RtSandboxRelease = request('sandbox/release', z.strictObject({ holdId: z.string() }), z.object({ released: z.boolean() }), 'End a hold.');
+export const RtOwnerGone = request(
+  'owner/gone',
+  z.strictObject({ owner: z.string() }),
+  z.object({ owner: z.string(), graceMs: z.number() }),
+  'The client that owns some sandboxes went away: they are destroyed after the grace period.',
+);
 export const RtSnapshotCreate = request(
   'snapshot/create',
   z.strictObject({ sandboxId: z.string(), leaveRunning: z.boolean().optional(), label: z.string().optional() }),
   RtCreated,
   'Snapshot a sandbox.',
 );
-export const RtSnapshotRestore = request('snapshot/restore', SnapshotRef, RtRestored, 'Restore into a new sandbox.');
+export const RtSnapshotRestore = request(
+  'snapshot/restore',
+  z.strictObject({ snapshotId: z.string(), policy: RtPolicy.optional() }),
+  RtRestored,
+  'Restore into a new sandbox.',
+);
 export const RtSnapshotBranch = request(
   'snapshot/branch',
-  z.strictObject({ snapshotId: z.string(), count: z.number() }),
+  z.strictObject({ snapshotId: z.string(), count: z.number(), policy: RtPolicy.optional() }),
   z.object({ snapshotId: z.string(), branches: z.array(RtRestored), totalMs: z.number() }),
   'N restores at once.',
 );
@@ -255,6 +305,11 @@ export const RtSandboxOutput = notification(
   'Console output of a sandbox\'s pid 1.',
 );
 export const RtSandboxChanged = notification('sandbox/changed', z.object({ sandboxId: z.string(), state: z.string() }), 'State change.');
+export const RtSandboxExpired = notification(
+  'sandbox/expired',
+  z.object({ sandboxId: z.string(), reason: z.enum(['ttl', 'idle', 'orphaned']), action: RtExpiry }),
+  'A TTL, an idle timeout or an orphaned owner ended (or paused) a sandbox.',
+);
 export const RtSnapshotChanged = notification('snapshot/changed', z.object({ snapshotId: z.string(), state: z.string() }), 'Snapshot ready or deleted.');
 
 export const RuntimeRequests = [
@@ -274,6 +329,10 @@ export const RuntimeRequests = [
   RtSandboxStop,
   RtSandboxStart,
   RtSandboxDestroy,
+  RtSandboxPolicy,
+  RtSandboxHold,
+  RtSandboxRelease,
+  RtOwnerGone,
   RtSnapshotCreate,
   RtSnapshotRestore,
   RtSnapshotBranch,
@@ -304,6 +363,7 @@ export const RuntimeNotifications = [
   RtEnvProgress,
   RtSandboxOutput,
   RtSandboxChanged,
+  RtSandboxExpired,
   RtSnapshotChanged,
   RtTerminalOutput,
   RtTerminalExit,

@@ -1,7 +1,7 @@
 // Persistent sandboxes: created from an environment (or restored from a snapshot), commands run inside,
 // paused, stopped (snapshot + end) and started again, destroyed.
 import { z } from 'zod';
-import { Id, Limits } from './common';
+import { Expiry, Id, Lifecycle, Limits, Policy, PolicyChange } from './common';
 import { ExecResult, FileInput } from './exec';
 import { notification, request } from './messages';
 
@@ -27,6 +27,7 @@ export const Sandbox = z.object({
   exitCode: z.number().nullable(),
   createdAtMs: z.number(),
   updatedAtMs: z.number(),
+  policy: Policy,
 });
 export type Sandbox = z.infer<typeof Sandbox>;
 
@@ -43,6 +44,7 @@ export const SandboxCreate = request(
     limits: Limits.optional(),
     files: z.array(FileInput).max(1000).optional(),
     labels: z.record(z.string(), z.string()).optional(),
+    ...Lifecycle,
   }),
   z.object({ sandbox: Sandbox }),
   'Creates a persistent sandbox and starts its first process.',
@@ -77,6 +79,33 @@ const StateResult = z.object({ sandboxId: z.string(), state: SandboxState });
 export const SandboxPause = request('sandbox/pause', SandboxRef, StateResult, 'Freezes every process of a sandbox.');
 export const SandboxResume = request('sandbox/resume', SandboxRef, StateResult, 'Thaws a paused sandbox.');
 export const SandboxDestroy = request('sandbox/destroy', SandboxRef, StateResult, 'Destroys a sandbox (its snapshots stay).');
+
+export const SandboxPolicy = request(
+  'sandbox/policy',
+  z.strictObject({ sandboxId: z.string().min(1), ...PolicyChange }),
+  z.object({ sandboxId: z.string(), policy: Policy }),
+  'Changes what ends a sandbox: TTL, idle timeout, expiry action, ownership.',
+);
+
+export const SandboxWatch = request(
+  'sandbox/watch',
+  z.strictObject({ sandboxId: z.string().min(1) }),
+  z.object({ watchId: z.string(), sandboxId: z.string() }),
+  'Keeps a sandbox active (no idle timeout) until sandbox/unwatch or until this connection closes.',
+);
+
+export const SandboxUnwatch = request(
+  'sandbox/unwatch',
+  z.strictObject({ watchId: z.string().min(1) }),
+  z.object({ released: z.boolean() }),
+  'Ends a watch; the idle timeout counts from now.',
+);
+
+export const SandboxExpired = notification(
+  'sandbox/expired',
+  z.object({ sandboxId: z.string(), reason: z.enum(['ttl', 'idle', 'orphaned']), action: Expiry }),
+  'A TTL or idle timeout passed, or the owning connection stayed gone past the grace period.',
+);
 
 export const SandboxChanged = notification(
   'sandbox/changed',

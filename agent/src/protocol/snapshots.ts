@@ -1,6 +1,7 @@
 // Snapshots (CRIU process tree + filesystem layer, taken while the sandbox keeps running), restores,
 // branches (N running copies), stop/start.
 import { z } from 'zod';
+import { Lifecycle } from './common';
 import { notification, request } from './messages';
 import { Sandbox } from './sandboxes';
 
@@ -51,11 +52,16 @@ export const Restored = z.object({
   timeToRunningMs: z.number(),
 });
 
-export const SnapshotRestore = request('snapshot/restore', SnapshotRef, Restored, 'Restores a snapshot into a new running sandbox.');
+export const SnapshotRestore = request(
+  'snapshot/restore',
+  z.strictObject({ snapshotId: z.string().min(1), ...Lifecycle }),
+  Restored,
+  'Restores a snapshot into a new running sandbox.',
+);
 
 export const SnapshotBranch = request(
   'snapshot/branch',
-  z.strictObject({ snapshotId: z.string().min(1), count: z.number().int().min(1).max(64) }),
+  z.strictObject({ snapshotId: z.string().min(1), count: z.number().int().min(1).max(64), ...Lifecycle }),
   z.object({ snapshotId: z.string(), branches: z.array(Restored), totalMs: z.number() }),
   'Restores a snapshot into N independent running sandboxes at once (all or nothing).',
 );
