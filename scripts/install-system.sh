@@ -10,6 +10,8 @@ pkgs=(
   libbsd-dev libcap-dev libgnutls28-dev libnet1-dev libnftables-dev libnl-3-dev libprotobuf-c-dev
   libprotobuf-dev pkgconf protobuf-c-compiler protobuf-compiler uuid-dev python3-protobuf make gcc libc6-dev
   xz-utils ca-certificates curl
+  # SSH into sandboxes: a static dropbear built with musl (install-dropbear.sh); the ssh client and ssh-keygen
+  musl-tools bzip2 openssh-client
   # benchmark baselines
   bubblewrap
 )

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Sets up a fresh Debian 12 machine (as root) to run and test Forkspace. Idempotent: each step skips work
 # already done, and every cache lives outside the clone (/var/cache/forkspace, /var/lib/forkspace/envs).
-#   system packages -> CRIU 4.1.1 (patched) -> Node 24 -> npm ci -> forkspace-rt (cargo) -> bundles
+#   system packages -> CRIU 4.1.1 (patched) -> dropbear (static, for SSH) -> Node 24 -> npm ci -> forkspace-rt (cargo) -> bundles
 #   -> the busybox and default python environments
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -11,6 +11,7 @@ cd "$FORKSPACE_ROOT"
 
 bash "$here/install-system.sh"
 bash "$here/install-criu.sh"
+bash "$here/install-dropbear.sh"
 bash "$here/install-node.sh"
 node_bin=$(forkspace_node)
 export PATH="$(dirname "$node_bin"):$PATH"

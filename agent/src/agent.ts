@@ -16,6 +16,8 @@ import { HttpServer } from './api/httpServer';
 import { SandboxService } from './core/sandboxes';
 import { InstanceService } from './core/instances';
 import { Ownership } from './core/ownership';
+import { SshService } from './core/ssh';
+import * as path from 'node:path';
 import { forwardRuntimeEvents } from './api/events';
 import { RuntimeClient } from './runtime/runtimeClient';
 import { AGENT_VERSION, registerHandlers } from './api/handlers';
@@ -34,6 +36,7 @@ export class Agent {
   readonly ports: PortService;
   readonly ownership: Ownership;
   readonly instances: InstanceService;
+  readonly ssh: SshService;
   private httpServer: HttpServer | undefined;
   readonly rpc: RpcServer;
   private unixServer: net.Server | undefined;
@@ -52,6 +55,7 @@ export class Agent {
     this.sandboxes = new SandboxService(this.runtime);
     this.ownership = new Ownership(this.runtime);
     this.instances = new InstanceService(this.sandboxes);
+    this.ssh = new SshService(this.runtime, this.sandboxes, this.exec, path.join(config.dataDir, 'ssh', 'keys'), config.dropbear);
     this.modes = new ModeService(this.runtime, this.sandboxes, this.exec, this.ownership.agentOwner);
     this.files = new FileService(this.runtime);
     this.cache = new CacheService(this.runtime, this.environments, this.exec);

@@ -9,6 +9,7 @@ import { RUN_USAGE, runCommand } from './cli/runCommand';
 import { SANDBOX_COMMANDS, SANDBOX_USAGE } from './cli/sandboxCommands';
 import { cpCommand, filesCommand, FILES_USAGE } from './cli/filesCommand';
 import { fail, warn } from './cli/ui';
+import { SSH_USAGE, sshCommand, sshConfigCommand, sshPrepareCommand, sshProxyCommand } from './cli/sshCommands';
 
 const USAGE = `forkspace: sandboxes you can checkpoint, restore and branch
 
@@ -26,7 +27,9 @@ ${ENV_USAGE}
 
 ${SANDBOX_USAGE}
 
-${FILES_USAGE}`;
+${FILES_USAGE}
+
+${SSH_USAGE}`;
 
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
@@ -49,6 +52,14 @@ async function main(argv: string[]): Promise<number> {
       return withClient(await client(), (c) => cpCommand(c, rest));
     case 'files':
       return withClient(await client(), (c) => filesCommand(c, rest));
+    case 'ssh':
+      return withClient(await client(), (c) => sshCommand(c, rest));
+    case 'ssh-proxy':
+      return withClient(await client(), (c) => sshProxyCommand(c, rest));
+    case 'ssh-prepare':
+      return withClient(await client(), (c) => sshPrepareCommand(c, rest));
+    case 'ssh-config':
+      return sshConfigCommand(config, rest);
     case 'ls':
       return withClient(await client(), (c) => SANDBOX_COMMANDS.sandbox(c, ['list', ...rest]));
     case undefined:

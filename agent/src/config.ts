@@ -25,6 +25,8 @@ export interface AgentConfig {
   /** HTTP listener (exposed sandbox services; the Direct API later); port 0 picks a free one. */
   httpHost: string;
   httpPort: number;
+  /** The static dropbear that `forkspace ssh` starts inside sandboxes (scripts/install-dropbear.sh). */
+  dropbear: string;
 }
 
 const DEFAULT_WS_PORT = 7811;
@@ -48,6 +50,7 @@ export function resolveConfig(env: NodeJS.ProcessEnv = process.env): AgentConfig
     logDir: env.FORKSPACE_LOG_DIR ?? path.join(dataDir, 'logs'),
     httpHost: env.FORKSPACE_HTTP_HOST ?? '127.0.0.1',
     httpPort: env.FORKSPACE_HTTP_PORT !== undefined ? Number(env.FORKSPACE_HTTP_PORT) : DEFAULT_HTTP_PORT,
+    dropbear: env.FORKSPACE_DROPBEAR ?? '/var/cache/forkspace/dropbear/bin/dropbear',
   };
 }
 

@@ -3,6 +3,7 @@
 FORKSPACE_CACHE=${FORKSPACE_CACHE:-/var/cache/forkspace}
 FORKSPACE_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 FORKSPACE_CRIU=${FORKSPACE_CRIU:-$FORKSPACE_CACHE/criu/bin/criu}
+FORKSPACE_DROPBEAR=${FORKSPACE_DROPBEAR:-$FORKSPACE_CACHE/dropbear/bin/dropbear}
 
 log() { printf '\033[1;34m==>\033[0m %s\n' "$*" >&2; }
 die() { printf '\033[1;31merror:\033[0m %s\n' "$*" >&2; exit 1; }

@@ -56,6 +56,7 @@ import {
   InstanceGet,
   InstanceList,
   InstanceDestroy,
+  SshPrepare,
 } from '../protocol';
 import { policyFor } from '../core/sandboxes';
 import type { ExecObserver } from '../core/exec';
@@ -137,6 +138,8 @@ export function registerHandlers(server: RpcServer, agent: Agent): void {
   server.on(InstanceGet, (p) => instances.get(p.instanceId));
   server.on(InstanceList, () => instances.list());
   server.on(InstanceDestroy, (p) => instances.destroy(p.instanceId));
+
+  server.on(SshPrepare, (p) => agent.ssh.prepare(p.sandboxId));
 
   const files = agent.files;
   server.on(FilesWrite, (p) => files.write(p));

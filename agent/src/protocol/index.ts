@@ -52,3 +52,4 @@ export type { Disposable, RequestOptions } from './client';
 export { FilesWrite, FilesRead, FilesList, FilesRemove, FileEntry, MAX_FILE_CHUNK } from './files';
 export { TerminalOpen, TerminalInput, TerminalResize, TerminalClose, TerminalOutput, TerminalExit } from './terminals';
 export { PortForward, PortForwardCreate, PortUnforward, PortList, Exposure, HttpExpose, HttpHide, HttpList } from './ports';
+export { SshPrepare, SshTarget } from './ssh';

@@ -17,6 +17,7 @@ import {
   SandboxUnwatch,
   SandboxExpired,
 } from './sandboxes';
+import { SshPrepare } from './ssh';
 import { InstanceDestroy, InstanceGet, InstanceList, InstancePause, InstanceResume, InstanceStart, InstanceStop } from './instances';
 import {
   SandboxStart,
@@ -85,6 +86,7 @@ export const AgentRequests = [
   HttpExpose,
   HttpHide,
   HttpList,
+  SshPrepare,
 ] as const;
 
 export const AgentNotifications = [
