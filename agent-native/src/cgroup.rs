@@ -329,7 +329,8 @@ impl SandboxCgroup {
         Ok(())
     }
 
-    fn apply(&self, limits: &CgroupLimits) -> Result<()> {
+    /// Writes the limits (at creation, or when a warm sandbox is taken from a pool).
+    pub fn apply(&self, limits: &CgroupLimits) -> Result<()> {
         if let Some(dir) = self.dir(Controller::Memory, self.memory) {
             match (self.memory, limits.memory_bytes) {
                 (Some(Version::V1), Some(bytes)) => {

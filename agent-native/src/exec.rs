@@ -42,6 +42,8 @@ pub struct RunResult {
     pub cpu_time_ms: Option<f64>,
     /// The files asked for with `collect`, as they were when the command ended.
     pub files: Vec<Collected>,
+    /// The sandbox came ready from a warm pool.
+    pub pooled: bool,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -82,6 +84,9 @@ fn collect(root: &std::path::Path, paths: &[String]) -> Vec<Collected> {
 
 pub async fn run_ephemeral(rt: &Arc<Runtime>, conn: &Arc<Connection>, params: RunParams) -> Result<RunResult, Error> {
     let def = envs::resolve(&params.environment)?;
+    if let Some(warm) = rt.pools.take(def.name) {
+        return run_warm(rt, conn, params, def.name, warm).await;
+    }
     let env_root = rt.envs.built_rootfs(def)?;
     let sandbox_id = ids::new_sandbox_id();
     let rootfs = rt.config.sandbox_dir(&sandbox_id).join("rootfs");
@@ -126,7 +131,66 @@ pub async fn run_ephemeral(rt: &Arc<Runtime>, conn: &Arc<Connection>, params: Ru
         memory_peak_bytes: stats.memory_peak_bytes,
         cpu_time_ms: stats.cpu_time_ns.map(|ns| ns as f64 / 1e6),
         files,
+        pooled: false,
     })
+}
+
+/// `run_ephemeral` in a sandbox from a warm pool: the command is handed to its waiting first process,
+/// and the sandbox is torn down after the answer, off the caller's path.
+async fn run_warm(
+    rt: &Arc<Runtime>,
+    conn: &Arc<Connection>,
+    params: RunParams,
+    environment: &'static str,
+    mut warm: crate::pool::Warm,
+) -> Result<RunResult, Error> {
+    let sandbox_id = warm.id.clone();
+    let rootfs = warm.sandbox.overlay.rootfs.clone();
+    let t0 = Instant::now();
+    let run = async {
+        let mut plan = plan::build(&params, &sandbox_id, &rootfs, &rt.host)?;
+        let registration = rt.execs.register(&params.exec_id, conn.id, &sandbox_id, environment)?;
+        let t1 = t0.elapsed();
+        let started = crate::pool::hand_over(&mut warm, &mut plan).await?;
+        let t2 = t0.elapsed();
+        let ended = watch(rt, conn, &params.exec_id, &sandbox_id, &registration, started, plan.timeout).await?;
+        crate::log!("TIMING plan {:?} handover {:?} watch {:?}", t1, t2, t0.elapsed());
+        Ok::<_, Error>((ended, registration))
+    };
+    let outcome = run.await;
+    let stats = warm.sandbox.cgroup.as_ref().map(|c| c.stats()).unwrap_or_default();
+    let files = if outcome.is_ok() { collect(&rootfs, &params.collect) } else { Vec::new() };
+    release_later(rt, warm.sandbox, warm.mount_ns);
+    crate::log!("TIMING total {:?}", t0.elapsed());
+    let (Ended { status, elapsed, timed_out }, registration) = outcome?;
+    Ok(RunResult {
+        sandbox_id,
+        environment,
+        exit_code: status.code.unwrap_or_else(|| 128 + status.signal.unwrap_or(0)),
+        signal: status.signal.map(signal_name),
+        oom_killed: stats.oom_killed,
+        timed_out,
+        killed: registration.killed() && !timed_out,
+        pids_limit_hit: stats.pids_limit_hit,
+        duration_ms: elapsed.as_secs_f64() * 1000.0,
+        memory_peak_bytes: stats.memory_peak_bytes,
+        cpu_time_ms: stats.cpu_time_ns.map(|ns| ns as f64 / 1e6),
+        files,
+        pooled: true,
+    })
+}
+
+/// Tears a finished sandbox down in the background; shutdown waits for these.
+fn release_later(rt: &Arc<Runtime>, mut sandbox: Sandbox, hold: Vec<OwnedFd>) {
+    rt.pools.releasing.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    let rt = rt.clone();
+    tokio::task::spawn_blocking(move || {
+        drop(hold);
+        if let Err(e) = sandbox.release() {
+            crate::log!("sandbox {}: cleanup failed, the next start will retry it: {e}", sandbox.id);
+        }
+        rt.pools.releasing.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+    });
 }
 
 /// How a supervised process starts: as a new sandbox's first process, or inside a running sandbox.
@@ -171,7 +235,6 @@ pub async fn supervise(
         Launch::Init(plan) => rt.spawner.spawn(plan, &borrowed).await?,
         Launch::Exec { target, plan } => rt.spawner.exec(target, plan, &borrowed).await?,
     };
-    let started = Instant::now();
     // Our copies of the child's ends must close, or the pipes never reach end-of-file.
     drop(borrowed);
     drop((out_w, err_w));
@@ -179,21 +242,48 @@ pub async fn supervise(
         drop(r);
         (w, bytes)
     });
-    if registration.started(spawned.pid) {
+    let process = Started { pid: spawned.pid, exit: spawned.exit, out_r, err_r, stdin: stdin_w };
+    watch(rt, conn, exec_id, sandbox_id, registration, process, timeout).await
+}
+
+/// A process that runs, with the runtime's ends of its stdio.
+pub struct Started {
+    pub pid: i32,
+    pub exit: tokio::sync::oneshot::Receiver<ExitStatus>,
+    pub out_r: OwnedFd,
+    pub err_r: OwnedFd,
+    /// Our end of its stdin pipe and what to write into it.
+    pub stdin: Option<(OwnedFd, Vec<u8>)>,
+}
+
+/// Streams a started process's output as `exec/output`, feeds its stdin, enforces the timeout (from
+/// now), and waits for it.
+pub async fn watch(
+    rt: &Arc<Runtime>,
+    conn: &Arc<Connection>,
+    exec_id: &str,
+    sandbox_id: &str,
+    registration: &Registration,
+    process: Started,
+    timeout: Option<Duration>,
+) -> Result<Ended, Error> {
+    let Started { pid, exit, out_r, err_r, stdin } = process;
+    let started = Instant::now();
+    if registration.started(pid) {
         // exec/kill arrived before the process existed.
-        let _ = rt.spawner.kill(spawned.pid, libc::SIGKILL).await;
+        let _ = rt.spawner.kill(pid, libc::SIGKILL).await;
     }
-    conn.notify("exec/started", json!({ "execId": exec_id, "sandboxId": sandbox_id, "pid": spawned.pid })).await;
+    conn.notify("exec/started", json!({ "execId": exec_id, "sandboxId": sandbox_id, "pid": pid })).await;
 
     let emitter =
         Arc::new(Emitter { exec_id: exec_id.to_string(), conn: conn.clone(), seq: tokio::sync::Mutex::new(0) });
     let pumps = [pump(out_r, "stdout", emitter.clone()), pump(err_r, "stderr", emitter)];
     let pumps: Vec<_> = pumps.into_iter().map(tokio::spawn).collect();
-    if let Some((w, bytes)) = stdin_w {
+    if let Some((w, bytes)) = stdin {
         tokio::spawn(feed_stdin(w, bytes));
     }
 
-    let mut exit = spawned.exit;
+    let mut exit = exit;
     let mut timed_out = false;
     let status = match timeout {
         None => (&mut exit).await,
@@ -201,7 +291,7 @@ pub async fn supervise(
             s = &mut exit => s,
             () = tokio::time::sleep(limit) => {
                 timed_out = true;
-                let _ = rt.spawner.kill(spawned.pid, libc::SIGKILL).await;
+                let _ = rt.spawner.kill(pid, libc::SIGKILL).await;
                 (&mut exit).await
             }
         },
@@ -211,6 +301,7 @@ pub async fn supervise(
     for p in pumps {
         let _ = tokio::time::timeout(DRAIN_LIMIT, p).await;
     }
+    crate::log!("TIMING watch: exit at {:?}, drained at {:?}", elapsed, started.elapsed());
     Ok(Ended { status, elapsed, timed_out })
 }
 

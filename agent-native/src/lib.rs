@@ -22,6 +22,7 @@ pub mod netns_pool;
 pub mod ns;
 pub mod overlay;
 pub mod plan;
+pub mod pool;
 pub mod ports;
 pub mod preflight;
 pub mod reconcile;

@@ -264,7 +264,7 @@ pub async fn create(rt: &Arc<Runtime>, p: CreateParams) -> Result<Arc<LiveSandbo
     let cgroup = rt.layout.create(&rt.config.cgroup_parent, &id, &limits).map_err(|e| Error::Sandbox(e.into()))?;
     undo.cgroup = Some(cgroup.clone());
     process.cgroup_procs = cgroup.procs_files();
-    let init = crate::sandbox_init::InitPlan { rootfs: rootfs.clone(), hostname: id.clone(), process };
+    let init = crate::sandbox_init::InitPlan { rootfs: rootfs.clone(), hostname: id.clone(), process, pooled: false };
     let pipes = StdioPipes::new()?;
     let spawned = rt.spawner.spawn(&init, &[pipes.out_w.as_fd(), pipes.err_w.as_fd()]).await?;
     let external = ExternalIds {

@@ -11,7 +11,7 @@ use clap::{Args, Parser, Subcommand};
 use forkspace_rt::config::Config;
 use forkspace_rt::plan::HostFacts;
 use forkspace_rt::service::{Runtime, METHODS, NOTIFICATIONS};
-use forkspace_rt::{catalog, codes, envs, layers, lifecycle, log, preflight, reconcile, rpc, spawner, tuning};
+use forkspace_rt::{catalog, codes, envs, layers, lifecycle, log, pool, preflight, reconcile, rpc, spawner, tuning};
 
 #[derive(Parser)]
 #[command(name = "forkspace-rt", version, about = "Forkspace sandbox runtime (privileged daemon)")]
@@ -76,6 +76,10 @@ struct ServeArgs {
     /// destroyed.
     #[arg(long, env = "FORKSPACE_ORPHAN_GRACE_MS", default_value_t = 60_000)]
     orphan_grace_ms: u64,
+    /// Warm pools of ready sandboxes: ENV=MIN-MAX, comma-separated (e.g. python=1-4,busybox=0-8). A pool
+    /// grows from MIN toward MAX when runs find it empty, and shrinks back when they stop coming.
+    #[arg(long, env = "FORKSPACE_POOLS", default_value = "")]
+    pools: String,
     /// Size of the sparse btrfs image (bytes of disk are used only as data is written).
     #[arg(long, env = "FORKSPACE_FS_IMAGE_SIZE", default_value_t = 64 << 30)]
     fs_image_size: u64,
@@ -151,6 +155,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<u8> {
     if let Some(parent) = config.socket.parent() {
         std::fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
     }
+    let pools = parse_pools(&args.pools)?;
     let _lock = lock_data_dir(&config)?;
     // CRIU keeps its kernel-feature cache here (it was built with RUNDIR on tmpfs).
     let _ = std::fs::create_dir_all("/dev/shm/criu-run");
@@ -205,6 +210,17 @@ fn serve(args: ServeArgs) -> anyhow::Result<u8> {
             lifecycle::autostart(&rt2, &done.stopped_ids).await;
             lifecycle::reaper(rt2).await;
         });
+        for (env, size) in pools {
+            match envs::resolve(&env) {
+                Ok(def) if runtime.envs.built_rootfs(def).is_ok() => {
+                    if let Err(e) = runtime.pools.configure(def, size) {
+                        log!("warning: --pools {env}: {e}");
+                    }
+                }
+                _ => log!("warning: --pools {env}: not a built environment; no pool for it"),
+            }
+        }
+        tokio::spawn(pool::filler(runtime.clone()));
         let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
         tokio::select! {
             _ = term.recv() => runtime.begin_shutdown().await,
@@ -230,6 +246,22 @@ fn serve(args: ServeArgs) -> anyhow::Result<u8> {
     tokio.shutdown_timeout(std::time::Duration::from_millis(200));
     tuning.restore();
     Ok(0)
+}
+
+/// "python=1-4,busybox=0-8" → [(python, 1..4), (busybox, 0..8)].
+fn parse_pools(text: &str) -> anyhow::Result<Vec<(String, pool::Size)>> {
+    let mut out = Vec::new();
+    for item in text.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        let parsed = item.split_once('=').and_then(|(env, range)| {
+            let (min, max) = range.split_once('-')?;
+            Some((env.to_string(), pool::Size { min: min.trim().parse().ok()?, max: max.trim().parse().ok()? }))
+        });
+        match parsed {
+            Some(p) => out.push(p),
+            None => bail!("--pools {item:?}: use ENV=MIN-MAX, e.g. python=1-4"),
+        }
+    }
+    Ok(out)
 }
 
 fn open_store(config: &Config, kind: &str, size: u64) -> anyhow::Result<layers::Store> {

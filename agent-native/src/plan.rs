@@ -79,7 +79,7 @@ pub fn build(params: &RunParams, sandbox_id: &str, rootfs: &Path, host: &HostFac
     let (process, stdin) = process(&command, sandbox_id, host)?;
     let files = files(&params.files, &process.cwd)?;
     Ok(RunPlan {
-        init: InitPlan { rootfs: rootfs.to_path_buf(), hostname: sandbox_id.to_string(), process },
+        init: InitPlan { rootfs: rootfs.to_path_buf(), hostname: sandbox_id.to_string(), process, pooled: false },
         limits: limits(&params.limits, host)?,
         files,
         stdin,

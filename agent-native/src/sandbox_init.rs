@@ -19,7 +19,26 @@ pub struct InitPlan {
     pub rootfs: PathBuf,
     pub hostname: String,
     pub process: ProcessPlan,
+    /// A warm-pool sandbox: after entering its root, the first process reports itself ready and waits
+    /// on fd 0 (a socket) for the command to become (a `Handover`), instead of exec'ing `process.argv`.
+    #[serde(default)]
+    pub pooled: bool,
 }
+
+/// The command a pooled sandbox's first process becomes, sent by the runtime when the pool is taken.
+/// It travels as a 4-byte little-endian length (with the error pipe and, when `!stdin_null`, the stdin
+/// pipe attached as SCM_RIGHTS) followed by this as JSON.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Handover {
+    pub argv: Vec<String>,
+    pub env: Vec<String>,
+    pub exec_candidates: Vec<String>,
+    pub cwd: String,
+    pub stdin_null: bool,
+}
+
+/// Largest handover the child accepts (argv and env are bounded well below this by plan.rs).
+pub const MAX_HANDOVER_BYTES: usize = 8 << 20;
 
 /// What any sandbox process runs, and with what, computed by the runtime before the fork.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -185,7 +204,98 @@ fn run_init(
     // 6. Into the rootfs; the host's tree is gone from here on.
     rootfs::pivot_in_child(root)
         .map_err(|e| InitError::PivotRoot { path: root.display().to_string(), errno: e as i32 })?;
+    if plan.pooled {
+        let process = wait_for_handover(&plan.process, report_fd)?;
+        return finish(&process);
+    }
     finish(&plan.process)
+}
+
+/// Pool mode: closing the spawner's error pipe tells it this sandbox is ready (as an exec would); then
+/// the runtime's handover brings the command, a new error pipe (fd 3 again) and maybe a stdin pipe.
+/// A closed socket means the pool let this sandbox go: exit quietly.
+fn wait_for_handover(base: &ProcessPlan, report_fd: &mut RawFd) -> Result<ProcessPlan, InitError> {
+    // SAFETY: closing fd 3, the spawner's error pipe, which this process owns.
+    unsafe { libc::close(ERR_FD) };
+    let (len, fds) = match recv_length_and_fds(0) {
+        Ok(Some(got)) => got,
+        Ok(None) | Err(_) => exit_quietly(),
+    };
+    let mut json = vec![0u8; len.min(MAX_HANDOVER_BYTES)];
+    if len > MAX_HANDOVER_BYTES || read_exact(0, &mut json).is_err() {
+        exit_quietly();
+    }
+    let Some(&err) = fds.first() else { exit_quietly() };
+    dup2(err, ERR_FD).map_err(|e| InitError::Stdio { errno: e as i32 })?;
+    // SAFETY: fcntl on fd 3, ours since the dup2.
+    unsafe { libc::fcntl(ERR_FD, libc::F_SETFD, libc::FD_CLOEXEC) };
+    *report_fd = ERR_FD;
+    let h: Handover = serde_json::from_slice(&json).map_err(|_| InitError::Sync { errno: libc::EPROTO })?;
+    match (h.stdin_null, fds.get(1)) {
+        (false, Some(&stdin)) => dup2(stdin, 0).map_err(|e| InitError::Stdio { errno: e as i32 })?,
+        // finish() opens the sandbox's /dev/null over fd 0 (the socket) for stdin_null.
+        (true, _) => {}
+        (false, None) => return Err(InitError::Stdio { errno: libc::EBADF }),
+    }
+    for fd in fds {
+        // SAFETY: closing the received copies; 0 and 3 hold what is kept.
+        unsafe { libc::close(fd) };
+    }
+    Ok(ProcessPlan {
+        argv: h.argv,
+        env: h.env,
+        exec_candidates: h.exec_candidates,
+        cwd: h.cwd,
+        stdin_null: h.stdin_null,
+        ..base.clone()
+    })
+}
+
+fn exit_quietly() -> ! {
+    // SAFETY: _exit(2) without running anything of the spawner's copied state.
+    unsafe { libc::_exit(0) }
+}
+
+/// Reads the 4-byte length and the fds sent with it. None on end-of-file.
+fn recv_length_and_fds(sock: RawFd) -> Result<Option<(usize, Vec<RawFd>)>, Errno> {
+    let mut len = [0u8; 4];
+    let mut iov = [std::io::IoSliceMut::new(&mut len)];
+    let mut space = nix::cmsg_space!([RawFd; 2]);
+    let msg = loop {
+        match nix::sys::socket::recvmsg::<()>(sock, &mut iov, Some(&mut space), nix::sys::socket::MsgFlags::empty()) {
+            Err(Errno::EINTR) => continue,
+            other => break other?,
+        }
+    };
+    if msg.bytes == 0 {
+        return Ok(None);
+    }
+    let mut fds = Vec::new();
+    for c in msg.cmsgs().map_err(|_| Errno::EPROTO)? {
+        if let nix::sys::socket::ControlMessageOwned::ScmRights(r) = c {
+            fds.extend(r);
+        }
+    }
+    let got = msg.bytes;
+    drop(iov);
+    if got < 4 {
+        read_exact(sock, &mut len[got..])?;
+    }
+    Ok(Some((u32::from_le_bytes(len) as usize, fds)))
+}
+
+fn read_exact(fd: RawFd, mut buf: &mut [u8]) -> Result<(), Errno> {
+    while !buf.is_empty() {
+        // SAFETY: read(2) into the part of our buffer not yet filled.
+        let n = unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) };
+        match n {
+            0 => return Err(Errno::EPIPE),
+            n if n > 0 => buf = &mut buf[n as usize..],
+            _ if Errno::last() == Errno::EINTR => {}
+            _ => return Err(Errno::last()),
+        }
+    }
+    Ok(())
 }
 
 /// Steps 1-3, shared by every sandbox process.

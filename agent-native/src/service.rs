@@ -75,6 +75,8 @@ pub const METHODS: &[&str] = &[
     "port/forward",
     "port/unforward",
     "port/list",
+    "pool/configure",
+    "pool/list",
 ];
 
 /// Notifications the runtime sends.
@@ -110,6 +112,7 @@ pub struct Runtime {
     pub forwards: crate::ports::Forwards,
     pub owners: crate::lifecycle::Owners,
     pub holds: crate::lifecycle::Holds,
+    pub pools: crate::pool::EnvPools,
     pub criu_version: Option<String>,
     pub started: Instant,
     pub shutdown: Notify,
@@ -224,6 +227,14 @@ struct RestoreParams {
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct PoolParams {
+    environment: String,
+    min: usize,
+    max: usize,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct HoldRef {
     hold_id: String,
 }
@@ -263,6 +274,7 @@ impl Runtime {
             forwards: Default::default(),
             owners: Default::default(),
             holds: Default::default(),
+            pools: Default::default(),
             criu_version,
             started: Instant::now(),
             shutdown: Notify::new(),
@@ -273,6 +285,15 @@ impl Runtime {
     /// Stops every persistent sandbox (snapshot, then end its processes), so a restarted runtime can start
     /// them again; a sandbox whose snapshot fails is left for reconciliation to mark failed.
     pub async fn stop_all(self: &Arc<Self>) {
+        for w in self.pools.drain() {
+            crate::pool::discard(self, w).await;
+        }
+        for _ in 0..500 {
+            if self.pools.releasing.load(Ordering::SeqCst) == 0 {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
         for live in self.live.all() {
             if let Err(e) = snapshots::stop_for_shutdown(self, &live.id).await {
                 crate::log!("stopping {} at shutdown: {e}", live.id);
@@ -506,6 +527,16 @@ impl Runtime {
             "port/list" => {
                 let p: PortListParams = parse(method, params)?;
                 Ok(json!({ "forwards": self.forwards.list(p.sandbox_id.as_deref()) }))
+            }
+            "pool/configure" => {
+                let p: PoolParams = parse(method, params)?;
+                let def = envs::resolve(&p.environment)?;
+                self.envs.built_rootfs(def)?; // a pool of an environment that is not built would only fail
+                to_json(self.pools.configure(def, crate::pool::Size { min: p.min, max: p.max })?)
+            }
+            "pool/list" => {
+                parse::<NoParams>(method, params)?;
+                Ok(json!({ "pools": self.pools.list() }))
             }
             "terminal/open" => terminal::open(self, parse(method, params)?).await,
             "terminal/input" => terminal::input(self, parse(method, params)?).await,

@@ -27,10 +27,14 @@ export interface AgentConfig {
   httpPort: number;
   /** The static dropbear that `forkspace ssh` starts inside sandboxes (scripts/install-dropbear.sh). */
   dropbear: string;
+  /** Warm pools the runtime starts with: ENV=MIN-MAX,... ('' for none). */
+  pools: string;
 }
 
 const DEFAULT_WS_PORT = 7811;
 const DEFAULT_HTTP_PORT = 7812;
+/** One ready sandbox per built default environment, up to four when runs come faster than that. */
+const DEFAULT_POOLS = 'python=1-4,busybox=1-4';
 
 export function resolveConfig(env: NodeJS.ProcessEnv = process.env): AgentConfig {
   const dataDir = env.FORKSPACE_DATA_DIR ?? '/var/lib/forkspace';
@@ -51,6 +55,7 @@ export function resolveConfig(env: NodeJS.ProcessEnv = process.env): AgentConfig
     httpHost: env.FORKSPACE_HTTP_HOST ?? '127.0.0.1',
     httpPort: env.FORKSPACE_HTTP_PORT !== undefined ? Number(env.FORKSPACE_HTTP_PORT) : DEFAULT_HTTP_PORT,
     dropbear: env.FORKSPACE_DROPBEAR ?? '/var/cache/forkspace/dropbear/bin/dropbear',
+    pools: env.FORKSPACE_POOLS ?? DEFAULT_POOLS,
   };
 }
 

@@ -39,6 +39,8 @@ export class Stack {
   private constructor(readonly dir: string, readonly cgroupParent: string, wsPort: number, extra: NodeJS.ProcessEnv = {}) {
     this.env = {
       ...process.env,
+      // No warm pools unless a suite asks: their ready sandboxes would count as leftovers.
+      FORKSPACE_POOLS: '',
       ...extra,
       FORKSPACE_DATA_DIR: path.join(dir, 'data'),
       FORKSPACE_RUN_DIR: path.join(dir, 'run'),

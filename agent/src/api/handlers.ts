@@ -57,7 +57,10 @@ import {
   InstanceList,
   InstanceDestroy,
   SshPrepare,
+  PoolConfigure,
+  PoolList,
 } from '../protocol';
+import { RtPoolConfigure, RtPoolList } from '../protocol/runtime';
 import { policyFor } from '../core/sandboxes';
 import type { ExecObserver } from '../core/exec';
 import type { Peer } from './rpcServer';
@@ -140,6 +143,8 @@ export function registerHandlers(server: RpcServer, agent: Agent): void {
   server.on(InstanceDestroy, (p) => instances.destroy(p.instanceId));
 
   server.on(SshPrepare, (p) => agent.ssh.prepare(p.sandboxId));
+  server.on(PoolConfigure, (p) => agent.runtime.request(RtPoolConfigure, p));
+  server.on(PoolList, () => agent.runtime.request(RtPoolList, {}));
 
   const files = agent.files;
   server.on(FilesWrite, (p) => files.write(p));

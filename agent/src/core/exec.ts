@@ -40,6 +40,7 @@ interface RuntimeOutcome {
   pidsLimitHit?: boolean;
   memoryPeakBytes?: number | null;
   cpuTimeMs?: number | null;
+  pooled?: boolean;
 }
 
 export class ExecService {
@@ -157,6 +158,7 @@ export class ExecService {
       pidsLimitHit: result.pidsLimitHit ?? false,
       memoryPeakBytes: result.memoryPeakBytes ?? null,
       cpuTimeMs: result.cpuTimeMs ?? null,
+      ...(result.pooled ? { pooled: true } : {}),
     };
   }
 }

@@ -86,6 +86,8 @@ export const ExecResult = z.object({
   cpuTimeMs: z.number().nullable(),
   /** mode checkpointed: the snapshot taken after the run. */
   checkpointId: z.string().optional(),
+  /** The sandbox came ready from a warm pool (see pool/configure). */
+  pooled: z.boolean().optional(),
   /** mode cached: true when this is a stored result and nothing ran. */
   cached: z.boolean().optional(),
   /** The files asked for with `collect` (content base64). */

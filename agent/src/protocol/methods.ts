@@ -18,6 +18,7 @@ import {
   SandboxExpired,
 } from './sandboxes';
 import { SshPrepare } from './ssh';
+import { PoolConfigure, PoolList } from './pools';
 import { InstanceDestroy, InstanceGet, InstanceList, InstancePause, InstanceResume, InstanceStart, InstanceStop } from './instances';
 import {
   SandboxStart,
@@ -87,6 +88,8 @@ export const AgentRequests = [
   HttpHide,
   HttpList,
   SshPrepare,
+  PoolConfigure,
+  PoolList,
 ] as const;
 
 export const AgentNotifications = [

@@ -42,6 +42,7 @@ export const RtRunResult = z.object({
   memoryPeakBytes: z.number().nullable(),
   cpuTimeMs: z.number().nullable(),
   files: z.array(z.object({ path: z.string(), contentBase64: z.string(), size: z.number(), truncated: z.boolean(), found: z.boolean() })),
+  pooled: z.boolean(),
 });
 export type RtRunResult = z.infer<typeof RtRunResult>;
 
@@ -312,6 +313,24 @@ export const RtSandboxExpired = notification(
 );
 export const RtSnapshotChanged = notification('snapshot/changed', z.object({ snapshotId: z.string(), state: z.string() }), 'Snapshot ready or deleted.');
 
+const RtPoolInfo = z.object({
+  environment: z.string(),
+  min: z.number(),
+  max: z.number(),
+  target: z.number(),
+  ready: z.number(),
+  filling: z.number(),
+  hits: z.number(),
+  misses: z.number(),
+});
+export const RtPoolConfigure = request(
+  'pool/configure',
+  z.strictObject({ environment: z.string(), min: z.number().int().min(0), max: z.number().int().min(0) }),
+  RtPoolInfo,
+  'Size a warm pool.',
+);
+export const RtPoolList = request('pool/list', Empty, z.object({ pools: z.array(RtPoolInfo) }), 'Warm pools.');
+
 export const RuntimeRequests = [
   RtInfo,
   RtShutdown,
@@ -356,6 +375,8 @@ export const RuntimeRequests = [
   RtPortForward,
   RtPortUnforward,
   RtPortList,
+  RtPoolConfigure,
+  RtPoolList,
 ] as const;
 export const RuntimeNotifications = [
   RtExecStarted,

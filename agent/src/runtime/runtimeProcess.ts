@@ -35,6 +35,7 @@ export async function startRuntime(config: AgentConfig): Promise<void> {
     '--socket', config.runtimeSocket,
     '--cgroup-parent', config.cgroupParent,
     '--criu', config.criu,
+    '--pools', config.pools,
   ];
   const child = spawn(config.runtimeBin, args, { detached: true, stdio: ['ignore', logFd, logFd] });
   fs.closeSync(logFd);

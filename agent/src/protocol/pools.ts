@@ -1,0 +1,28 @@
+// Warm pools: per environment, sandboxes made ahead of time (mounts, cgroup, namespaces, a waiting first
+// process) so exec/run only hands over the command. Each pool sizes itself between min and max with
+// demand; snapshot pools keep restored, frozen copies of a hot snapshot so a branch is a thaw.
+import { z } from 'zod';
+import { request } from './messages';
+
+export const PoolInfo = z.object({
+  environment: z.string(),
+  min: z.number(),
+  max: z.number(),
+  /** What the pool fills to now: grows when runs find it empty, shrinks after a quiet minute. */
+  target: z.number(),
+  ready: z.number(),
+  filling: z.number(),
+  hits: z.number(),
+  misses: z.number(),
+});
+
+export const PoolConfigure = request(
+  'pool/configure',
+  z.strictObject({ environment: z.string().min(1), min: z.number().int().min(0).max(64), max: z.number().int().min(0).max(64) }).refine((p) => p.min <= p.max, {
+    message: 'min must not exceed max',
+  }),
+  PoolInfo,
+  'Sizes the warm pool of an environment (max 0 turns it off).',
+);
+
+export const PoolList = request('pool/list', z.strictObject({}), z.object({ pools: z.array(PoolInfo) }), 'Warm pools and their hit counts.');
