@@ -146,22 +146,17 @@ async fn run_warm(
 ) -> Result<RunResult, Error> {
     let sandbox_id = warm.id.clone();
     let rootfs = warm.sandbox.overlay.rootfs.clone();
-    let t0 = Instant::now();
     let run = async {
         let mut plan = plan::build(&params, &sandbox_id, &rootfs, &rt.host)?;
         let registration = rt.execs.register(&params.exec_id, conn.id, &sandbox_id, environment)?;
-        let t1 = t0.elapsed();
         let started = crate::pool::hand_over(&mut warm, &mut plan).await?;
-        let t2 = t0.elapsed();
         let ended = watch(rt, conn, &params.exec_id, &sandbox_id, &registration, started, plan.timeout).await?;
-        crate::log!("TIMING plan {:?} handover {:?} watch {:?}", t1, t2, t0.elapsed());
         Ok::<_, Error>((ended, registration))
     };
     let outcome = run.await;
     let stats = warm.sandbox.cgroup.as_ref().map(|c| c.stats()).unwrap_or_default();
     let files = if outcome.is_ok() { collect(&rootfs, &params.collect) } else { Vec::new() };
     release_later(rt, warm.sandbox, warm.mount_ns);
-    crate::log!("TIMING total {:?}", t0.elapsed());
     let (Ended { status, elapsed, timed_out }, registration) = outcome?;
     Ok(RunResult {
         sandbox_id,
@@ -301,7 +296,6 @@ pub async fn watch(
     for p in pumps {
         let _ = tokio::time::timeout(DRAIN_LIMIT, p).await;
     }
-    crate::log!("TIMING watch: exit at {:?}, drained at {:?}", elapsed, started.elapsed());
     Ok(Ended { status, elapsed, timed_out })
 }
 

@@ -33,12 +33,16 @@ use crate::spec::Limits;
 
 /// Runs in a row without one that found the pool empty before the target shrinks.
 const SHRINK_AFTER: Duration = Duration::from_secs(60);
+/// How long a refill waits for no run to be in flight before it goes ahead anyway.
+const REFILL_PATIENCE: Duration = Duration::from_millis(15);
 /// Below this share of total memory available, pools stop growing.
 const MIN_AVAILABLE_FRACTION: f64 = 0.10;
 
 pub struct Warm {
     pub id: String,
     pub sandbox: Sandbox,
+    /// The limits its cgroup has now (the defaults it was made with).
+    limits: crate::cgroup::CgroupLimits,
     /// The sandbox's mount namespace, held open so that freeing it (which waits for an RCU grace
     /// period) happens at release, off the run's path, not while its first process exits.
     pub mount_ns: Vec<OwnedFd>,
@@ -183,7 +187,12 @@ pub async fn filler(rt: Arc<Runtime>) {
         if rt.is_shutting_down() {
             return;
         }
-        tokio::time::sleep(Duration::from_millis(30)).await;
+        // Making a sandbox competes with running ones for the CPU and the kernel's namespace locks:
+        // wait (a little) for a moment without runs in flight.
+        let quiet_deadline = Instant::now() + REFILL_PATIENCE;
+        while !rt.execs.is_empty() && Instant::now() < quiet_deadline {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
         let mut shrunk = Vec::new();
         let wanted: Vec<&'static str> = {
             let mut pools = rt.pools.lock();
@@ -283,7 +292,7 @@ async fn make(rt: &Arc<Runtime>, environment: &'static str) -> Result<Warm, Erro
     match start_waiting(rt, &plan.init).await {
         Ok(process) => {
             let mount_ns = ["mnt", "ipc", "uts", "net", "pid"].iter().filter_map(|n| std::fs::File::open(format!("/proc/{}/ns/{n}", process.pid)).ok().map(OwnedFd::from)).collect();
-            Ok(Warm { id, sandbox, mount_ns, process: Some(process) })
+            Ok(Warm { id, sandbox, limits: plan.limits.clone(), mount_ns, process: Some(process) })
         }
         Err(e) => {
             let _ = tokio::task::spawn_blocking(move || sandbox.release()).await;
@@ -325,8 +334,10 @@ pub async fn discard(rt: &Arc<Runtime>, w: Warm) {
 pub async fn hand_over(w: &mut Warm, plan: &mut RunPlan) -> Result<Started, Error> {
     let io = |e: std::io::Error| Error::Io("hand a command to", w_dir(&w.sandbox), e);
     let waiting = w.process.take().ok_or_else(|| Error::Task("the warm sandbox was already used".into()))?;
-    if let Some(cg) = &w.sandbox.cgroup {
-        cg.apply(&plan.limits).map_err(|e| Error::Sandbox(e.into()))?;
+    if plan.limits != w.limits {
+        if let Some(cg) = &w.sandbox.cgroup {
+            cg.apply(&plan.limits).map_err(|e| Error::Sandbox(e.into()))?;
+        }
     }
     for f in &plan.files {
         crate::safe_fs::write_file(&w.sandbox.overlay.rootfs, &f.path, &f.content, f.mode)
@@ -352,25 +363,31 @@ pub async fn hand_over(w: &mut Warm, plan: &mut RunPlan) -> Result<Started, Erro
         fds.push(r.as_raw_fd());
     }
     let len = (json.len() as u32).to_le_bytes();
-    nix::sys::socket::sendmsg::<()>(
+    // Usually the whole handover fits the socket buffer and goes in this one call; the rest follows.
+    let sent = nix::sys::socket::sendmsg::<()>(
         waiting.control.as_raw_fd(),
-        &[IoSlice::new(&len)],
+        &[IoSlice::new(&len), IoSlice::new(&json)],
         &[nix::sys::socket::ControlMessage::ScmRights(&fds)],
-        nix::sys::socket::MsgFlags::MSG_NOSIGNAL,
+        nix::sys::socket::MsgFlags::MSG_NOSIGNAL | nix::sys::socket::MsgFlags::MSG_DONTWAIT,
         None,
     )
     .map_err(Error::Pipe)?;
+    let rest = &json[sent.saturating_sub(len.len()).min(json.len())..];
+    if sent < len.len() {
+        return Err(Error::Task("the warm sandbox's socket took a partial length".into()));
+    }
     drop(report_w);
     let stdin = stdin.map(|((r, w), bytes)| {
         drop(r);
         (w, bytes)
     });
     let Waiting { pid, exit, control, out_r, err_r } = waiting;
-    let std_sock = std::os::unix::net::UnixStream::from(control);
-    std_sock.set_nonblocking(true).map_err(io)?;
-    let mut sock = tokio::net::UnixStream::from_std(std_sock).map_err(io)?;
-    sock.write_all(&json).await.map_err(io)?;
-    drop(sock);
+    if !rest.is_empty() {
+        let std_sock = std::os::unix::net::UnixStream::from(control);
+        std_sock.set_nonblocking(true).map_err(io)?;
+        let mut sock = tokio::net::UnixStream::from_std(std_sock).map_err(io)?;
+        sock.write_all(rest).await.map_err(io)?;
+    }
     // The error pipe closes at exec (close-on-exec); a report means the command could not start.
     let mut report = Vec::new();
     let mut rx = tokio::net::unix::pipe::Receiver::from_owned_fd(report_r).map_err(io)?;

@@ -237,8 +237,9 @@ fn wait_for_handover(base: &ProcessPlan, report_fd: &mut RawFd) -> Result<Proces
         (true, _) => {}
         (false, None) => return Err(InitError::Stdio { errno: libc::EBADF }),
     }
-    for fd in fds {
-        // SAFETY: closing the received copies; 0 and 3 hold what is kept.
+    // The received copies go, except where one already landed on the number it needed (3 was free).
+    for fd in fds.into_iter().filter(|fd| *fd != ERR_FD && *fd != 0) {
+        // SAFETY: closing a received fd that was dup2'd into place above.
         unsafe { libc::close(fd) };
     }
     Ok(ProcessPlan {

@@ -23,8 +23,13 @@ export interface ExecObserver {
   progress?(message: string, environment: string): void;
 }
 
+/** Random per agent process, then counted: unique without a random draw per run (which costs more than
+ * the rest of the id handling). */
+const EXEC_ID_PREFIX = `ex-${randomBytes(4).toString('hex')}`;
+let execCounter = 0;
+
 export function newExecId(): string {
-  return `ex-${randomBytes(6).toString('hex')}`;
+  return `${EXEC_ID_PREFIX}${(++execCounter).toString(16).padStart(4, '0')}`;
 }
 
 /** What the runtime reports about a finished process, before the agent adds the output. */
