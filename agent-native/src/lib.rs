@@ -32,6 +32,7 @@ pub mod safe_fs;
 pub mod sandbox;
 pub mod sandbox_init;
 pub mod service;
+pub mod snapshot_pool;
 pub mod snapshots;
 pub mod spawner;
 pub mod spec;

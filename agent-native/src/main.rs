@@ -221,6 +221,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<u8> {
             }
         }
         tokio::spawn(pool::filler(runtime.clone()));
+        tokio::spawn(forkspace_rt::snapshot_pool::filler(runtime.clone()));
         let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
         tokio::select! {
             _ = term.recv() => runtime.begin_shutdown().await,

@@ -77,6 +77,7 @@ pub const METHODS: &[&str] = &[
     "port/list",
     "pool/configure",
     "pool/list",
+    "pool/snapshot",
 ];
 
 /// Notifications the runtime sends.
@@ -113,6 +114,7 @@ pub struct Runtime {
     pub owners: crate::lifecycle::Owners,
     pub holds: crate::lifecycle::Holds,
     pub pools: crate::pool::EnvPools,
+    pub snapshot_pools: crate::snapshot_pool::SnapshotPools,
     pub criu_version: Option<String>,
     pub started: Instant,
     pub shutdown: Notify,
@@ -227,6 +229,13 @@ struct RestoreParams {
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct SnapshotPoolParams {
+    snapshot_id: String,
+    size: usize,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct PoolParams {
     environment: String,
     min: usize,
@@ -275,6 +284,7 @@ impl Runtime {
             owners: Default::default(),
             holds: Default::default(),
             pools: Default::default(),
+            snapshot_pools: Default::default(),
             criu_version,
             started: Instant::now(),
             shutdown: Notify::new(),
@@ -285,6 +295,7 @@ impl Runtime {
     /// Stops every persistent sandbox (snapshot, then end its processes), so a restarted runtime can start
     /// them again; a sandbox whose snapshot fails is left for reconciliation to mark failed.
     pub async fn stop_all(self: &Arc<Self>) {
+        crate::snapshot_pool::shutdown(self).await;
         for w in self.pools.drain() {
             crate::pool::discard(self, w).await;
         }
@@ -417,7 +428,9 @@ impl Runtime {
             "snapshot/restore" => {
                 let p: RestoreParams = parse(method, params)?;
                 self.bind_owner(conn, &p.policy);
-                to_json(snapshots::restore(self, &p.snapshot_id, None, p.policy).await?)
+                // A restore is a branch of one: a frozen copy from the snapshot's pool when there is one.
+                let b = snapshots::branch(self, &p.snapshot_id, 1, p.policy).await?;
+                to_json(b.branches.into_iter().next())
             }
             "snapshot/branch" => {
                 let p: BranchParams = parse(method, params)?;
@@ -536,7 +549,11 @@ impl Runtime {
             }
             "pool/list" => {
                 parse::<NoParams>(method, params)?;
-                Ok(json!({ "pools": self.pools.list() }))
+                Ok(json!({ "pools": self.pools.list(), "snapshots": self.snapshot_pools.list() }))
+            }
+            "pool/snapshot" => {
+                let p: SnapshotPoolParams = parse(method, params)?;
+                to_json(crate::snapshot_pool::configure(self, &p.snapshot_id, p.size).await?)
             }
             "terminal/open" => terminal::open(self, parse(method, params)?).await,
             "terminal/input" => terminal::input(self, parse(method, params)?).await,

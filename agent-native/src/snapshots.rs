@@ -172,20 +172,22 @@ pub struct Restored {
     pub time_to_running_ms: f64,
     /// Where that time went, in order (layer, mount, cgroup, netns, lazy daemon, criu, adopt, register).
     pub phases_ms: Vec<(&'static str, f64)>,
+    /// Taken from the snapshot's pool of restored, frozen copies (a thaw, not a CRIU restore).
+    pub pooled: bool,
 }
 
 /// Records the time since the previous mark under a name.
-struct Phases {
+pub struct Phases {
     last: Instant,
     marks: Vec<(&'static str, f64)>,
 }
 
 impl Phases {
-    fn new() -> Phases {
+    pub fn new() -> Phases {
         Phases { last: Instant::now(), marks: Vec::new() }
     }
 
-    fn mark(&mut self, name: &'static str) {
+    pub fn mark(&mut self, name: &'static str) {
         let now = Instant::now();
         self.marks.push((name, ms(now - self.last)));
         self.last = now;
@@ -196,6 +198,78 @@ impl Phases {
 pub async fn restore(rt: &Arc<Runtime>, snap_id: &str, into: Option<&str>, policy: Policy) -> Result<Restored, Error> {
     let t0 = Instant::now();
     crate::lifecycle::check(&policy)?;
+    let (parts, mut phases) = restore_parts(rt, snap_id, into, true).await?;
+    let (id, lazy) = (parts.id.clone(), parts.lazy);
+    parts.register(rt, policy).await?;
+    phases.mark("register");
+    Ok(Restored {
+        sandbox_id: id,
+        snapshot_id: snap_id.into(),
+        lazy,
+        time_to_running_ms: ms(t0.elapsed()),
+        phases_ms: phases.marks,
+        pooled: false,
+    })
+}
+
+/// A restored sandbox not yet known to anyone: its processes run (or sit frozen in a snapshot pool),
+/// but it has no catalog row and no console pump until `register`.
+pub struct RestoredParts {
+    pub id: String,
+    pub lazy: bool,
+    environment: &'static str,
+    env_root: PathBuf,
+    lowers: Vec<PathBuf>,
+    layer: crate::layers::Layer,
+    rootfs: PathBuf,
+    pub cgroup: crate::cgroup::SandboxCgroup,
+    pid1: i32,
+    external: crate::catalog::ExternalIds,
+    origin: String,
+    spec: crate::catalog::SandboxSpec,
+    pipes: StdioPipes,
+    pub exit: tokio::sync::oneshot::Receiver<crate::spawner::ExitStatus>,
+}
+
+impl RestoredParts {
+    /// Makes it a live sandbox (created now, with `policy`): catalog row, console, exit watch.
+    pub async fn register(self, rt: &Arc<Runtime>, policy: Policy) -> Result<(), Error> {
+        let live = Arc::new(LiveSandbox::restored(
+            self.id,
+            self.environment,
+            self.env_root,
+            self.lowers,
+            self.layer,
+            self.rootfs,
+            self.cgroup,
+            self.pid1,
+            self.external,
+            self.origin,
+            self.spec,
+        ));
+        *live.policy.lock().unwrap_or_else(|p| p.into_inner()) = policy;
+        live::register(rt, live, self.pipes, self.exit).await
+    }
+
+    /// Ends it without it ever having been registered: processes, mount, cgroup, layer, directory.
+    pub fn discard(self, rt: &Runtime) {
+        let _ = self.cgroup.set_frozen(false);
+        self.cgroup.kill_all();
+        let _ = crate::overlay::unmount(&self.rootfs);
+        let _ = self.cgroup.remove(Duration::from_secs(5));
+        let _ = rt.store.remove_layer(&self.id);
+        let _ = remove_tree(&live::sandbox_dir(rt, &self.id));
+    }
+}
+
+/// Everything of `restore` but the registration. `allow_lazy`: large images may page in on demand (a
+/// pool's copies restore eagerly: they wait, so their pages had better be there).
+pub async fn restore_parts(
+    rt: &Arc<Runtime>,
+    snap_id: &str,
+    into: Option<&str>,
+    allow_lazy: bool,
+) -> Result<(RestoredParts, Phases), Error> {
     let mut phases = Phases::new();
     let snap = rt.catalog.snapshot(snap_id).map_err(Error::Catalog)?;
     let snap = match snap {
@@ -217,7 +291,7 @@ pub async fn restore(rt: &Arc<Runtime>, snap_id: &str, into: Option<&str>, polic
     for d in [&rootfs, &work] {
         std::fs::create_dir_all(d).map_err(|e| Error::Io("create the sandbox directory", d.clone(), e))?;
     }
-    let lazy = snap.memory_bytes > LAZY_THRESHOLD_BYTES;
+    let lazy = allow_lazy && snap.memory_bytes > LAZY_THRESHOLD_BYTES;
     let r = Restore {
         images: snapshot_dir(rt, &snap.id).join("criu"),
         work: work.clone(),
@@ -304,33 +378,27 @@ pub async fn restore(rt: &Arc<Runtime>, snap_id: &str, into: Option<&str>, polic
     let _ = rt.spawner.set_hostname(pid1, &id).await;
     phases.mark("adopt");
     undo.disarm();
-    let live = Arc::new(LiveSandbox::restored(
-        id.clone(),
-        def.name,
+    let parts = RestoredParts {
+        id,
+        lazy,
+        environment: def.name,
         env_root,
         lowers,
         layer,
         rootfs,
         cgroup,
         pid1,
-        crate::catalog::ExternalIds {
+        external: crate::catalog::ExternalIds {
             stdout_pipe: pipes.stdout_ino(),
             stderr_pipe: pipes.stderr_ino(),
             netns: live::netns_inode(pid1).unwrap_or(0),
         },
-        snap.id.clone(),
-        snap.spec.clone(),
-    ));
-    *live.policy.lock().unwrap_or_else(|p| p.into_inner()) = policy;
-    live::register(rt, live, pipes, exit).await?;
-    phases.mark("register");
-    Ok(Restored {
-        sandbox_id: id,
-        snapshot_id: snap.id,
-        lazy,
-        time_to_running_ms: ms(t0.elapsed()),
-        phases_ms: phases.marks,
-    })
+        origin: snap.id.clone(),
+        spec: snap.spec.clone(),
+        pipes,
+        exit,
+    };
+    Ok((parts, phases))
 }
 
 async fn wait_for_socket(path: &std::path::Path, daemon: i32) -> Result<(), Error> {
@@ -370,7 +438,13 @@ pub struct Branched {
 /// branch operation is all or nothing.
 pub async fn branch(rt: &Arc<Runtime>, snap_id: &str, count: usize, policy: Policy) -> Result<Branched, Error> {
     let t0 = Instant::now();
-    let results = futures_join(rt, snap_id, count, policy).await;
+    crate::lifecycle::check(&policy)?;
+    // Frozen copies from the snapshot's pool first; CRIU restores for the rest.
+    let mut results = crate::snapshot_pool::take(rt, snap_id, count, &policy).await;
+    let missing = count - results.len();
+    if missing > 0 {
+        results.extend(futures_join(rt, snap_id, missing, policy).await);
+    }
     if let Some(pos) = results.iter().position(Result::is_err) {
         for r in results.iter().flatten() {
             let _ = live::destroy(rt, &r.sandbox_id).await;
@@ -435,6 +509,7 @@ pub async fn delete(rt: &Arc<Runtime>, snap_id: &str) -> Result<(), Error> {
     if rt.catalog.snapshot(snap_id).map_err(Error::Catalog)?.is_none() {
         return Err(Error::SnapshotNotFound(snap_id.into()));
     }
+    crate::snapshot_pool::forget(rt, snap_id).await;
     rt.catalog.delete_snapshot(snap_id).map_err(Error::Catalog)?;
     rt.store.remove_snapshot(snap_id).map_err(Error::Layer)?;
     let dir = snapshot_dir(rt, snap_id);

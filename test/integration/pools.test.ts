@@ -2,7 +2,9 @@
 // files, limits, timeouts, errors), pools refill, grow with demand and shrink back, and nothing of theirs
 // is left when the runtime stops. (How much faster a pool hit is: bench/pools.ts.)
 import { strict as assert } from 'node:assert';
-import { ErrorCodes, ExecRun, PoolConfigure, PoolList, ProtocolError, type RpcClient } from '../../agent/src/protocol';
+import { ErrorCodes, ExecRun, PoolConfigure, PoolList, PoolSnapshot, ProtocolError, SandboxCreate, SandboxDestroy, SnapshotBranch, SnapshotCreate, SnapshotDelete, SnapshotRestore, type RpcClient } from '../../agent/src/protocol';
+import { COUNTER, consecutive, sh } from './snapshots.test';
+import { sleep } from './stack';
 import { useStack, waitFor } from './stack';
 
 async function pool(c: RpcClient, environment = 'busybox') {
@@ -80,5 +82,40 @@ describe('warm pools', function () {
     await waitFor(async () => (await env.stack().leftovers()).length === 0, 10_000, 'the pool\'s sandboxes to be gone');
     await c().request(PoolConfigure, { environment: 'busybox', min: 1, max: 2 });
     await ready();
+  });
+});
+
+describe('snapshot pools', function () {
+  this.timeout(180_000);
+  const env = useStack();
+  const c = () => env.client();
+  const copies = async (snapshotId: string) => (await c().request(PoolList, {})).snapshots.find((p) => p.snapshotId === snapshotId);
+
+  it('branches take restored, frozen copies first; each continues from the snapshot; the pool refills', async () => {
+    const { sandbox } = await c().request(SandboxCreate, { environment: 'python', command: ['python3', '-c', COUNTER] });
+    await sleep(400);
+    const { snapshot } = await c().request(SnapshotCreate, { sandboxId: sandbox.id });
+    await assert.rejects(c().request(PoolSnapshot, { snapshotId: 'snap-nope', size: 1 }), (e: ProtocolError) => e.code === ErrorCodes.SnapshotNotFound);
+    assert.equal((await c().request(PoolSnapshot, { snapshotId: snapshot.id, size: 2 })).size, 2);
+    await waitFor(async () => (await copies(snapshot.id))?.ready === 2, 60_000, 'two frozen copies');
+    await sleep(500);
+    const { branches } = await c().request(SnapshotBranch, { snapshotId: snapshot.id, count: 3 });
+    assert.deepEqual(branches.map((b) => b.pooled), [true, true, false], 'two from the pool, one restored by CRIU');
+    await sleep(300);
+    for (const b of branches) {
+      // Frozen while they waited: the counter and its file still agree, and it counts on from the snapshot.
+      const n = consecutive(await sh(c(), b.sandboxId, 'cat /root/count'));
+      assert.ok(n > 0);
+      assert.equal((await sh(c(), b.sandboxId, 'hostname')).trim(), b.sandboxId);
+    }
+    await waitFor(async () => (await copies(snapshot.id))?.ready === 2, 60_000, 'the pool to refill');
+    const restored = await c().request(SnapshotRestore, { snapshotId: snapshot.id });
+    assert.equal(restored.pooled, true, 'a restore takes a copy too');
+    assert.equal((await copies(snapshot.id))?.hits, 3);
+
+    for (const id of [sandbox.id, restored.sandboxId, ...branches.map((b) => b.sandboxId)]) await c().request(SandboxDestroy, { sandboxId: id });
+    await c().request(SnapshotDelete, { snapshotId: snapshot.id });
+    assert.equal(await copies(snapshot.id), undefined, 'deleting the snapshot removes its pool');
+    await waitFor(async () => (await env.stack().leftovers()).length === 0, 20_000, 'the frozen copies to be gone');
   });
 });

@@ -59,8 +59,9 @@ import {
   SshPrepare,
   PoolConfigure,
   PoolList,
+  PoolSnapshot,
 } from '../protocol';
-import { RtPoolConfigure, RtPoolList } from '../protocol/runtime';
+import { RtPoolConfigure, RtPoolList, RtPoolSnapshot } from '../protocol/runtime';
 import { policyFor } from '../core/sandboxes';
 import type { ExecObserver } from '../core/exec';
 import type { Peer } from './rpcServer';
@@ -145,6 +146,7 @@ export function registerHandlers(server: RpcServer, agent: Agent): void {
   server.on(SshPrepare, (p) => agent.ssh.prepare(p.sandboxId));
   server.on(PoolConfigure, (p) => agent.runtime.request(RtPoolConfigure, p));
   server.on(PoolList, () => agent.runtime.request(RtPoolList, {}));
+  server.on(PoolSnapshot, (p) => agent.runtime.request(RtPoolSnapshot, p));
 
   const files = agent.files;
   server.on(FilesWrite, (p) => files.write(p));

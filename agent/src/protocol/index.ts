@@ -53,4 +53,4 @@ export { FilesWrite, FilesRead, FilesList, FilesRemove, FileEntry, MAX_FILE_CHUN
 export { TerminalOpen, TerminalInput, TerminalResize, TerminalClose, TerminalOutput, TerminalExit } from './terminals';
 export { PortForward, PortForwardCreate, PortUnforward, PortList, Exposure, HttpExpose, HttpHide, HttpList } from './ports';
 export { SshPrepare, SshTarget } from './ssh';
-export { PoolConfigure, PoolList, PoolInfo } from './pools';
+export { PoolConfigure, PoolList, PoolInfo, PoolSnapshot, SnapshotPoolInfo } from './pools';

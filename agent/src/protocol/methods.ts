@@ -18,7 +18,7 @@ import {
   SandboxExpired,
 } from './sandboxes';
 import { SshPrepare } from './ssh';
-import { PoolConfigure, PoolList } from './pools';
+import { PoolConfigure, PoolList, PoolSnapshot } from './pools';
 import { InstanceDestroy, InstanceGet, InstanceList, InstancePause, InstanceResume, InstanceStart, InstanceStop } from './instances';
 import {
   SandboxStart,
@@ -90,6 +90,7 @@ export const AgentRequests = [
   SshPrepare,
   PoolConfigure,
   PoolList,
+  PoolSnapshot,
 ] as const;
 
 export const AgentNotifications = [

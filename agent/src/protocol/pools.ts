@@ -25,4 +25,26 @@ export const PoolConfigure = request(
   'Sizes the warm pool of an environment (max 0 turns it off).',
 );
 
-export const PoolList = request('pool/list', z.strictObject({}), z.object({ pools: z.array(PoolInfo) }), 'Warm pools and their hit counts.');
+export const SnapshotPoolInfo = z.object({
+  snapshotId: z.string(),
+  /** How many frozen copies the pool keeps. */
+  size: z.number(),
+  ready: z.number(),
+  filling: z.number(),
+  /** Branches (and restores) served from the pool. */
+  hits: z.number(),
+});
+
+export const PoolList = request(
+  'pool/list',
+  z.strictObject({}),
+  z.object({ pools: z.array(PoolInfo), snapshots: z.array(SnapshotPoolInfo) }),
+  'Warm pools of environments and snapshots, with their hit counts.',
+);
+
+export const PoolSnapshot = request(
+  'pool/snapshot',
+  z.strictObject({ snapshotId: z.string().min(1), size: z.number().int().min(0).max(64) }),
+  SnapshotPoolInfo,
+  'Keeps N copies of a snapshot restored and frozen, so branches and restores of it are a thaw (0 removes the pool).',
+);

@@ -127,7 +127,7 @@ const SandboxRef = z.strictObject({ sandboxId: z.string() });
 const SnapshotRef = z.strictObject({ snapshotId: z.string() });
 const Timings = z.object({ pauseMs: z.number(), dumpMs: z.number(), fsMs: z.number(), totalMs: z.number() });
 const RtCreated = z.object({ snapshot: RtSnapshotRow, timings: Timings });
-const RtRestored = z.object({ sandboxId: z.string(), snapshotId: z.string(), lazy: z.boolean(), timeToRunningMs: z.number() });
+const RtRestored = z.object({ sandboxId: z.string(), snapshotId: z.string(), lazy: z.boolean(), timeToRunningMs: z.number(), pooled: z.boolean() });
 const RtState = z.object({ sandboxId: z.string(), state: z.string() });
 
 export const RtExecList = request('exec/list', Empty, z.object({ execs: z.array(z.record(z.string(), z.unknown())) }), 'Running execs.');
@@ -329,7 +329,14 @@ export const RtPoolConfigure = request(
   RtPoolInfo,
   'Size a warm pool.',
 );
-export const RtPoolList = request('pool/list', Empty, z.object({ pools: z.array(RtPoolInfo) }), 'Warm pools.');
+const RtSnapshotPoolInfo = z.object({ snapshotId: z.string(), size: z.number(), ready: z.number(), filling: z.number(), hits: z.number() });
+export const RtPoolList = request('pool/list', Empty, z.object({ pools: z.array(RtPoolInfo), snapshots: z.array(RtSnapshotPoolInfo) }), 'Warm pools.');
+export const RtPoolSnapshot = request(
+  'pool/snapshot',
+  z.strictObject({ snapshotId: z.string(), size: z.number().int().min(0) }),
+  RtSnapshotPoolInfo,
+  'Keep N restored, frozen copies of a snapshot.',
+);
 
 export const RuntimeRequests = [
   RtInfo,
@@ -377,6 +384,7 @@ export const RuntimeRequests = [
   RtPortList,
   RtPoolConfigure,
   RtPoolList,
+  RtPoolSnapshot,
 ] as const;
 export const RuntimeNotifications = [
   RtExecStarted,

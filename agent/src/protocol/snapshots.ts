@@ -50,6 +50,8 @@ export const Restored = z.object({
   /** Memory pages arrive on demand (large images); the processes already run. */
   lazy: z.boolean(),
   timeToRunningMs: z.number(),
+  /** A frozen copy from the snapshot's pool was thawed (no CRIU restore). */
+  pooled: z.boolean().optional(),
 });
 
 export const SnapshotRestore = request(
