@@ -191,7 +191,8 @@ pub async fn filler(rt: Arc<Runtime>) {
         // wait (a little) for a moment without runs in flight.
         let quiet_deadline = Instant::now() + REFILL_PATIENCE;
         while !rt.execs.is_empty() && Instant::now() < quiet_deadline {
-            tokio::time::sleep(Duration::from_millis(1)).await;
+            // Coarse steps: a tight poll would itself take CPU from the run it waits for.
+            tokio::time::sleep(Duration::from_millis(5)).await;
         }
         let mut shrunk = Vec::new();
         let wanted: Vec<&'static str> = {
