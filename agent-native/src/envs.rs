@@ -119,9 +119,13 @@ pub struct EnvStore {
     pub mirror: String,
 }
 
+/// Bumped whenever what a build puts into an environment changes: a new recipe builds into a new slot
+/// (`python-3.11.r2`), so sandboxes still overlaying an older build keep it intact.
+const RECIPE: u32 = 2;
+
 impl EnvStore {
     fn slot(&self, def: &EnvDef) -> PathBuf {
-        self.dir.join(def.name.replace(':', "-"))
+        self.dir.join(format!("{}.r{RECIPE}", def.name.replace(':', "-")))
     }
 
     pub fn rootfs(&self, def: &EnvDef) -> PathBuf {
@@ -287,6 +291,16 @@ fn build_debian(def: &EnvDef, suite: &str, mirror: &str, rootfs: &Path, progress
     let mut cmd = Command::new("debootstrap");
     cmd.args(["--variant=minbase", "--include=python3"]).arg(suite).arg(rootfs).arg(mirror);
     run_tool(def, "debootstrap", cmd, progress)?;
+    // `python` is what scripts and the seed's examples call (Debian's python-is-python3, without apt).
+    let python = rootfs.join("usr/bin/python");
+    if fs::symlink_metadata(&python).is_err() {
+        symlink("python3", &python).map_err(|source| EnvError::Io {
+            name: def.name.into(),
+            action: "link",
+            path: python.clone(),
+            source,
+        })?;
+    }
     progress("stripping apt lists, caches, locales and docs");
     for dir in
         ["var/lib/apt/lists", "var/cache/apt", "usr/share/locale", "usr/share/doc", "usr/share/man", "usr/share/info"]
