@@ -1,0 +1,352 @@
+"""Errors: one class per protocol error code, in a tree rooted at :class:`ForkspaceError`.
+
+The agent answers every failed request with ``{"error": {"code", "name", "message", "data"}}`` carrying a
+protocol code (``agent/src/protocol/errors.ts``). :data:`ERROR_TABLE` is the one place a code becomes a
+class; a unit test checks it against the protocol's table, so a new code cannot be forgotten here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+
+class ForkspaceError(Exception):
+    """Anything that went wrong talking to Forkspace.
+
+    ``code`` is the protocol code (``None`` when the failure happened before an answer, e.g. a refused
+    connection), ``name`` its name in the protocol (``SandboxNotFound``), ``status`` the HTTP status of the
+    answer, ``data`` the error's structured details.
+    """
+
+    code: int | None
+    name: str
+    status: int | None
+    data: Any
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: int | None = None,
+        name: str | None = None,
+        status: int | None = None,
+        data: Any = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.code = code
+        self.name = name or type(self).__name__
+        self.status = status
+        self.data = data
+
+    def __str__(self) -> str:
+        return self.message
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(code={self.code!r}, status={self.status!r}, message={self.message!r})"
+
+
+# --- the client's side of the wire -------------------------------------------------------------------------
+
+
+class ForkspaceConnectionError(ForkspaceError):
+    """The agent could not be reached (refused, reset, DNS), after the retries allowed."""
+
+
+class ForkspaceTimeoutError(ForkspaceError):
+    """No answer within the request timeout; the request may or may not have run on the agent."""
+
+
+class ProtocolMismatchError(ForkspaceError):
+    """The agent answered with something this SDK cannot read (another API version, or not Forkspace)."""
+
+
+class TangleNotConfiguredError(ForkspaceError):
+    """The Tangle flow was chosen (or required by ``verifiable``/``decentralized``/``economic_incentives``)
+    but no Tangle client is configured in this SDK yet; nothing ran and nothing fell back to Direct."""
+
+
+# --- answers of the agent ----------------------------------------------------------------------------------
+
+
+class AuthenticationError(ForkspaceError):
+    """HTTP 401: the API key is missing, wrong or revoked."""
+
+
+class PermissionDeniedError(ForkspaceError):
+    """HTTP 403: the key is valid but may not do this."""
+
+
+class RateLimitError(ForkspaceError):
+    """HTTP 429: too many requests; retried with backoff, raised when retries run out."""
+
+
+class ServiceUnavailableError(ForkspaceError):
+    """HTTP 502/503/504 without a protocol code: the agent (or a proxy before it) is not serving now."""
+
+
+class InvalidRequestError(ForkspaceError):
+    """The request itself is wrong; sending it again will fail again."""
+
+
+class ParseError(InvalidRequestError):
+    """The agent could not parse the body as JSON."""
+
+
+class MethodNotFoundError(InvalidRequestError):
+    """No such method or route."""
+
+
+class InvalidParamsError(InvalidRequestError):
+    """A parameter has a wrong type, an unknown name or a value out of range; the message names it."""
+
+
+class PayloadTooLargeError(InvalidRequestError):
+    """The body exceeds the agent's size limit; send files in chunks (``files.upload`` does)."""
+
+
+class IdempotencyConflictError(InvalidRequestError):
+    """An Idempotency-Key was reused for a different request."""
+
+
+class ServerNotInitializedError(ForkspaceError):
+    """A request came before ``initialize`` (JSON-RPC connections only)."""
+
+
+class RequestCancelledError(ForkspaceError):
+    """The request was cancelled before it finished."""
+
+
+class ShuttingDownError(ForkspaceError):
+    """The agent is shutting down and takes no new work; retried, then raised."""
+
+
+class ConnectionClosedError(ForkspaceError):
+    """The agent's connection closed before the answer; the request may or may not have run."""
+
+
+class InternalError(ForkspaceError):
+    """A bug or an unexpected condition in the agent; its log has details."""
+
+
+class RuntimeUnavailableError(ForkspaceError):
+    """forkspace-rt is not running and could not be started; the message says why."""
+
+
+class RuntimeFailedError(ForkspaceError):
+    """A kernel step failed in the runtime; ``data`` names the step, path and errno."""
+
+
+class CheckpointFailedError(RuntimeFailedError):
+    """CRIU failed to dump or restore; the message carries its log's reasons."""
+
+
+class UnsupportedError(ForkspaceError):
+    """This host cannot provide the feature; the message says what to install."""
+
+
+class NotFoundError(ForkspaceError):
+    """Something named in the request does not exist."""
+
+
+class SandboxNotFoundError(NotFoundError):
+    """No sandbox (or instance) with that id."""
+
+
+class SnapshotNotFoundError(NotFoundError):
+    """No snapshot with that id or label."""
+
+
+class ExecNotFoundError(NotFoundError):
+    """No running execution with that id."""
+
+
+class SandboxFileNotFoundError(NotFoundError):
+    """No file or directory at that path inside the sandbox or snapshot."""
+
+
+class CommandNotFoundError(NotFoundError):
+    """The command does not exist (or is not executable) inside the sandbox."""
+
+
+class EnvironmentError_(ForkspaceError):
+    """Base of the environment errors (named with a trailing underscore: ``EnvironmentError`` is a
+    builtin alias of ``OSError``)."""
+
+
+class EnvironmentUnknownError(EnvironmentError_, NotFoundError):
+    """Unknown environment name; ``data["known"]`` lists the known ones."""
+
+
+class EnvironmentNotBuiltError(EnvironmentError_):
+    """The environment exists but is not built; the agent builds it on first use."""
+
+
+class EnvironmentBuildFailedError(EnvironmentError_):
+    """Building the environment failed; the message carries the build tool's last output."""
+
+
+class ExecIdInUseError(InvalidRequestError):
+    """The exec id is already used by a running execution; choose another (or let the SDK choose)."""
+
+
+class SandboxStateError(ForkspaceError):
+    """The sandbox is in a state the request cannot act on; the message says which state it needs."""
+
+
+@dataclass(frozen=True, slots=True)
+class MergeConflict:
+    """One file both sides changed incompatibly (``into``/``from_`` are unchanged/added/modified/deleted)."""
+
+    path: str
+    into: str
+    from_: str
+    reason: str
+    detail: str
+
+    @classmethod
+    def from_wire(cls, w: Mapping[str, Any]) -> MergeConflict:
+        return cls(
+            path=str(w.get("path", "")),
+            into=str(w.get("into", "")),
+            from_=str(w.get("from", "")),
+            reason=str(w.get("reason", "")),
+            detail=str(w.get("detail", "")),
+        )
+
+
+class MergeConflictError(ForkspaceError):
+    """A merge with strategy ``fail`` found conflicts and applied nothing; ``conflicts`` lists them with
+    both sides. Merge again with ``strategy="ours"`` or ``"theirs"``, or resolve the files first."""
+
+    conflicts: list[MergeConflict]
+
+    def __init__(self, message: str, **kw: Any) -> None:
+        super().__init__(message, **kw)
+        raw = self.data.get("conflicts", []) if isinstance(self.data, Mapping) else []
+        self.conflicts = [MergeConflict.from_wire(c) for c in raw if isinstance(c, Mapping)]
+
+
+# --- the one table -----------------------------------------------------------------------------------------
+
+#: Protocol error name -> (code, class). Codes are those of ``agent/src/protocol/errors.ts``.
+ERROR_TABLE: dict[str, tuple[int, type[ForkspaceError]]] = {
+    "ParseError": (-32700, ParseError),
+    "InvalidRequest": (-32600, InvalidRequestError),
+    "MethodNotFound": (-32601, MethodNotFoundError),
+    "InvalidParams": (-32602, InvalidParamsError),
+    "InternalError": (-32603, InternalError),
+    "RequestCancelled": (-32800, RequestCancelledError),
+    "ServerNotInitialized": (-32801, ServerNotInitializedError),
+    "PayloadTooLarge": (-32802, PayloadTooLargeError),
+    "ShuttingDown": (-32803, ShuttingDownError),
+    "ConnectionClosed": (-32804, ConnectionClosedError),
+    "RuntimeUnavailable": (-33000, RuntimeUnavailableError),
+    "RuntimeFailed": (-33001, RuntimeFailedError),
+    "EnvironmentUnknown": (-33002, EnvironmentUnknownError),
+    "EnvironmentNotBuilt": (-33003, EnvironmentNotBuiltError),
+    "EnvironmentBuildFailed": (-33004, EnvironmentBuildFailedError),
+    "SandboxNotFound": (-33005, SandboxNotFoundError),
+    "ExecNotFound": (-33006, ExecNotFoundError),
+    "CommandNotFound": (-33007, CommandNotFoundError),
+    "ExecIdInUse": (-33008, ExecIdInUseError),
+    "SnapshotNotFound": (-33009, SnapshotNotFoundError),
+    "SandboxState": (-33010, SandboxStateError),
+    "CheckpointFailed": (-33011, CheckpointFailedError),
+    "Unsupported": (-33012, UnsupportedError),
+    "MergeConflict": (-33013, MergeConflictError),
+    "FileNotFound": (-33014, SandboxFileNotFoundError),
+}
+
+_BY_CODE: dict[int, type[ForkspaceError]] = {code: cls for code, cls in ERROR_TABLE.values()}
+_NAME_BY_CODE: dict[int, str] = {code: name for name, (code, _) in ERROR_TABLE.items()}
+
+#: HTTP statuses whose meaning does not depend on a protocol code (an auth proxy, a gateway).
+_BY_STATUS: dict[int, type[ForkspaceError]] = {
+    400: InvalidRequestError,
+    401: AuthenticationError,
+    403: PermissionDeniedError,
+    404: NotFoundError,
+    409: IdempotencyConflictError,
+    413: PayloadTooLargeError,
+    422: InvalidParamsError,
+    429: RateLimitError,
+    502: ServiceUnavailableError,
+    503: ServiceUnavailableError,
+    504: ServiceUnavailableError,
+}
+
+
+def error_class(code: int | None, status: int | None = None) -> type[ForkspaceError]:
+    """The class for a protocol code; 401/403/429 by status first (they are about the caller, not the
+    method), then the code, then the status, then :class:`ForkspaceError`."""
+    if status in (401, 403, 429):
+        return _BY_STATUS[status]
+    if code is not None and code in _BY_CODE:
+        return _BY_CODE[code]
+    if status is not None and status in _BY_STATUS:
+        return _BY_STATUS[status]
+    if status is not None and status >= 500:
+        return InternalError
+    return ForkspaceError
+
+
+def error_from_wire(body: Any, status: int | None = None) -> ForkspaceError:
+    """Builds the error for an agent answer ``{"error": {...}}`` (or a JSON-RPC error object)."""
+    err: Any = body.get("error", body) if isinstance(body, Mapping) else None
+    if not isinstance(err, Mapping):
+        text = body if isinstance(body, str) else ""
+        msg = f"the agent answered HTTP {status} without a Forkspace error body" + (f": {text[:300]}" if text else "")
+        return error_class(None, status)(msg, status=status)
+    raw_code = err.get("code")
+    code = raw_code if isinstance(raw_code, int) and not isinstance(raw_code, bool) else None
+    name = err.get("name") if isinstance(err.get("name"), str) else (_NAME_BY_CODE.get(code) if code is not None else None)
+    message = str(err.get("message") or f"the agent answered HTTP {status} (code {code})")
+    return error_class(code, status)(message, code=code, name=name, status=status, data=err.get("data"))
+
+
+__all__ = [
+    "ERROR_TABLE",
+    "AuthenticationError",
+    "CheckpointFailedError",
+    "CommandNotFoundError",
+    "ConnectionClosedError",
+    "EnvironmentBuildFailedError",
+    "EnvironmentError_",
+    "EnvironmentNotBuiltError",
+    "EnvironmentUnknownError",
+    "ExecIdInUseError",
+    "ExecNotFoundError",
+    "ForkspaceConnectionError",
+    "ForkspaceError",
+    "ForkspaceTimeoutError",
+    "IdempotencyConflictError",
+    "InternalError",
+    "InvalidParamsError",
+    "InvalidRequestError",
+    "MergeConflict",
+    "MergeConflictError",
+    "MethodNotFoundError",
+    "NotFoundError",
+    "ParseError",
+    "PayloadTooLargeError",
+    "PermissionDeniedError",
+    "ProtocolMismatchError",
+    "RateLimitError",
+    "RequestCancelledError",
+    "RuntimeFailedError",
+    "RuntimeUnavailableError",
+    "SandboxFileNotFoundError",
+    "SandboxNotFoundError",
+    "SandboxStateError",
+    "ServerNotInitializedError",
+    "ServiceUnavailableError",
+    "ShuttingDownError",
+    "SnapshotNotFoundError",
+    "TangleNotConfiguredError",
+    "UnsupportedError",
+    "error_class",
+    "error_from_wire",
+]
