@@ -17,6 +17,7 @@ export const BranchDiff = request(
     changes: z.array(z.object({ path: z.string(), a: Change, b: Change, conflict: z.boolean() })),
   }),
   'What two sandboxes (or snapshots) changed in their files since their common ancestor.',
+  { http: 'GET /v1/diff' },
 );
 
 export const MergeStrategy = z.enum(['fail', 'ours', 'theirs']);
@@ -43,6 +44,7 @@ export const BranchMerge = request(
   }),
   MergeResult,
   'Three-way merges the file changes of `from` into the running sandbox `into`. Processes are not merged.',
+  { http: 'POST /v1/sandboxes/{into}/merge' },
 );
 
 export const TreeNode: z.ZodType<TreeNode> = z.lazy(() =>
@@ -67,4 +69,5 @@ export const TreeGet = request(
   z.strictObject({ includeDestroyed: z.boolean().optional() }),
   z.object({ roots: z.array(TreeNode) }),
   'The branch tree: environment → sandbox → snapshot → sandboxes made from it → ...',
+  { http: 'GET /v1/tree' },
 );

@@ -25,6 +25,7 @@ export const EnvList = request(
   z.strictObject({}),
   z.object({ environments: z.array(EnvironmentInfo) }),
   'Lists the environments the runtime knows and whether each is built.',
+  { http: 'GET /v1/environments' },
 );
 
 export const EnvBuild = request(
@@ -32,6 +33,7 @@ export const EnvBuild = request(
   z.strictObject({ name: z.string().min(1) }),
   z.object({ name: z.string(), manifest: EnvironmentManifest }),
   'Builds an environment (once; later calls return at once), streaming env/progress notifications.',
+  { http: 'POST /v1/environments/{name}/build' },
 );
 
 export const EnvProgress = notification(

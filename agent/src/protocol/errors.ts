@@ -24,6 +24,16 @@ export const ErrorCodes = {
   ShuttingDown: -32803,
   /** The connection closed before the response arrived; the request may or may not have run. */
   ConnectionClosed: -32804,
+  /** Direct HTTP API: no `Authorization: Bearer <key>`, or a key that is unknown or revoked. */
+  Unauthorized: -32805,
+  /** Direct HTTP API: the key is valid but the route is the admin's (the agent's own token) only. */
+  Forbidden: -32806,
+  /** Direct HTTP API: this `Idempotency-Key` was used before for a different request. */
+  IdempotencyKeyReused: -32807,
+  /** Direct HTTP API: the path exists, the HTTP verb does not; `data.allow` lists the verbs it takes. */
+  VerbNotAllowed: -32808,
+  /** Direct HTTP API: a body that is not `application/json`. */
+  UnsupportedMediaType: -32809,
   /** forkspace-rt is not running and could not be started; the message says why and what to do. */
   RuntimeUnavailable: -33000,
   /** A kernel step failed in the runtime; `data` names the step, path and errno. */
@@ -34,7 +44,8 @@ export const ErrorCodes = {
   EnvironmentNotBuilt: -33003,
   /** Building an environment failed; the message carries the build tool's last output. */
   EnvironmentBuildFailed: -33004,
-  /** No running execution with that id. */
+  /** No execution with that id (or it ended too long ago to be kept); the runtime also sends it for
+   * unknown terminal, port-forward and hold ids. */
   ExecNotFound: -33006,
   /** The command does not exist (or is not executable) inside the sandbox. */
   CommandNotFound: -33007,
@@ -54,10 +65,52 @@ export const ErrorCodes = {
   MergeConflict: -33013,
   /** No file or directory at that path inside the sandbox or snapshot. */
   FileNotFound: -33014,
+  /** A snapshot label names more than one snapshot; `data.candidates` lists them: give an id. */
+  AmbiguousReference: -33015,
 } as const;
 
 export type ErrorCodeName = keyof typeof ErrorCodes;
 export type ErrorCode = (typeof ErrorCodes)[ErrorCodeName];
+
+/** The HTTP status of each code in the Direct HTTP API: the one table (the SDKs map codes, not statuses). */
+export const HTTP_STATUS: Record<ErrorCodeName, number> = {
+  ParseError: 400,
+  InvalidRequest: 400,
+  MethodNotFound: 404,
+  InvalidParams: 400,
+  InternalError: 500,
+  RequestCancelled: 409,
+  ServerNotInitialized: 400,
+  PayloadTooLarge: 413,
+  ShuttingDown: 503,
+  ConnectionClosed: 502,
+  Unauthorized: 401,
+  Forbidden: 403,
+  IdempotencyKeyReused: 422,
+  VerbNotAllowed: 405,
+  UnsupportedMediaType: 415,
+  RuntimeUnavailable: 503,
+  RuntimeFailed: 500,
+  EnvironmentUnknown: 400,
+  EnvironmentNotBuilt: 409,
+  EnvironmentBuildFailed: 500,
+  ExecNotFound: 404,
+  CommandNotFound: 422,
+  ExecIdInUse: 409,
+  SandboxNotFound: 404,
+  SnapshotNotFound: 404,
+  SandboxState: 409,
+  CheckpointFailed: 500,
+  Unsupported: 501,
+  MergeConflict: 409,
+  FileNotFound: 404,
+  AmbiguousReference: 400,
+};
+
+export function httpStatusOf(code: number): number {
+  const name = errorCodeName(code);
+  return name ? HTTP_STATUS[name] : 500;
+}
 
 export function errorCodeName(code: number): ErrorCodeName | undefined {
   return (Object.keys(ErrorCodes) as ErrorCodeName[]).find((k) => ErrorCodes[k] === code);

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { Id, Limits } from './common';
-import { notification, request } from './messages';
+import { notification, request, stream } from './messages';
 
 export const FileInput = z.strictObject({
   /** Absolute, or relative to `cwd`. Resolved inside the sandbox; it cannot escape its root. */
@@ -101,7 +101,8 @@ export const ExecRun = request(
   'exec/run',
   ExecRunParams,
   ExecResult,
-  'Runs code or a command in a fresh sandbox that is destroyed afterwards (ephemeral mode), streaming exec/output.',
+  'Runs code or a command in a fresh sandbox that is destroyed afterwards (ephemeral mode), streaming exec/output; answers when it ends.',
+  { http: 'POST /v1/executions/run' },
 );
 
 export const ExecStarted = notification(
@@ -157,4 +158,98 @@ export const ExecBranch = request(
     branchTimeMs: z.number(),
   }),
   'Runs a command in N branches of a snapshot in parallel (the branched mode): map or race.',
+  { http: 'POST /v1/snapshots/{snapshotId}/run' },
+);
+
+/** What became of an execution: running; finished (the command ended, whatever its exit code; `result`);
+ * failed (it could not run or the agent failed; `error`); cancelled (`error` is RequestCancelled). */
+export const ExecutionState = z.enum(['running', 'finished', 'failed', 'cancelled']);
+
+export const ExecError = z.object({ code: z.number().int(), name: z.string(), message: z.string(), data: z.unknown().optional() });
+
+export const Execution = z.object({
+  execId: z.string(),
+  state: ExecutionState,
+  startedAtMs: z.number(),
+  endedAtMs: z.number().nullable(),
+  /** The highest output sequence number so far (0: no output yet). */
+  lastSeq: z.number().int(),
+  result: ExecResult.optional(),
+  error: ExecError.optional(),
+});
+export type Execution = z.infer<typeof Execution>;
+
+export const ExecStart = request(
+  'exec/start',
+  ExecRunParams,
+  z.object({ execId: z.string(), state: ExecutionState }),
+  'Starts what exec/run runs, in any mode, and answers at once with its execId; exec/get (or the stream) gives the result.',
+  { http: 'POST /v1/executions' },
+);
+
+const ExecRef = z.strictObject({ execId: z.string().min(1) });
+
+export const ExecGet = request(
+  'exec/get',
+  z.strictObject({
+    execId: z.string().min(1),
+    /** Wait up to this long for a running execution to end before answering (long poll). Default 0. */
+    waitMs: z.number().int().min(0).max(120_000, 'at most 120000 (2 minutes); ask again for longer').optional(),
+  }),
+  Execution,
+  'The state of an execution, with its result once it ended (kept for 10 minutes after).',
+  { http: 'GET /v1/executions/{execId}' },
+);
+
+export const ExecCancel = request(
+  'exec/cancel',
+  ExecRef,
+  z.object({ execId: z.string(), cancelled: z.boolean() }),
+  'Cancels a running execution (its sandbox is killed); false when it had already ended.',
+  { http: 'POST /v1/executions/{execId}/cancel' },
+);
+
+export const OutputChunk = z.object({ stream: z.enum(['stdout', 'stderr']), data: z.string(), seq: z.number().int().positive() });
+
+export const ExecLog = request(
+  'exec/log',
+  z.strictObject({
+    execId: z.string().min(1),
+    /** Chunks with a sequence number above this one. Default 0: from the start. */
+    after: z.number().int().min(0).default(0),
+    limit: z.number().int().min(1).max(10_000).default(1000),
+  }),
+  z.object({
+    execId: z.string(),
+    chunks: z.array(OutputChunk),
+    /** The oldest sequence number still kept (older output was dropped: the buffer holds 4 MiB). */
+    firstSeq: z.number().int(),
+    lastSeq: z.number().int(),
+    /** The execution ended: no chunk will follow the last one. */
+    done: z.boolean(),
+  }),
+  'The output an execution printed so far, from a sequence number on (what the stream replays on resume).',
+  { http: 'GET /v1/executions/{execId}/output' },
+);
+
+export const StreamQuery = z.strictObject({
+  /** Resume: frames with a sequence number above this one (the last one received). Default 0. */
+  after: z.number().int().min(0).optional(),
+});
+
+export const ExecStreamFrame = z.discriminatedUnion('type', [
+  z.object({ type: z.literal('output'), execId: z.string(), stream: z.enum(['stdout', 'stderr']), data: z.string(), seq: z.number().int().positive() }),
+  /** Output `from`..`to` is no longer kept (it exceeded the buffer); the result still has it, up to maxOutputBytes. */
+  z.object({ type: z.literal('gap'), execId: z.string(), from: z.number().int(), to: z.number().int() }),
+  /** The last frame: the execution ended. */
+  z.object({ type: z.literal('end'), execution: Execution }),
+]);
+export type ExecStreamFrame = z.infer<typeof ExecStreamFrame>;
+
+export const ExecStream = stream(
+  'exec/stream',
+  'GET /v1/executions/{execId}/stream',
+  StreamQuery,
+  ExecStreamFrame,
+  'WebSocket: an execution\'s output as JSON text frames in sequence order, then an end frame; reconnect with ?after=<last seq> to resume without loss or duplicates.',
 );

@@ -21,6 +21,7 @@ export const FilesWrite = request(
   }),
   z.object({ path: z.string(), written: z.number(), end: z.number() }),
   'Writes a file (or one chunk of it) into a running or paused sandbox.',
+  { http: 'POST /v1/sandboxes/{sandboxId}/files' },
 );
 
 export const FilesRead = request(
@@ -35,6 +36,7 @@ export const FilesRead = request(
   }),
   z.object({ content: z.string(), encoding: z.enum(['utf8', 'base64']), offset: z.number(), size: z.number(), eof: z.boolean() }),
   'Reads a file (or one chunk of it) from a sandbox or a snapshot.',
+  { http: 'GET /v1/files/{id}/content' },
 );
 
 export const FileEntry = z.object({
@@ -51,6 +53,7 @@ export const FilesList = request(
   z.strictObject({ id: z.string().min(1), path: z.string().min(1).default('/') }),
   z.object({ entries: z.array(FileEntry) }),
   'Lists a directory of a sandbox or a snapshot.',
+  { http: 'GET /v1/files/{id}/list' },
 );
 
 export const FilesRemove = request(
@@ -58,4 +61,5 @@ export const FilesRemove = request(
   z.strictObject({ sandboxId: z.string().min(1), path: z.string().min(1), recursive: z.boolean().default(false) }),
   z.object({ removed: z.boolean() }),
   'Removes a file, or a directory (non-empty ones with recursive).',
+  { http: 'DELETE /v1/sandboxes/{sandboxId}/files' },
 );

@@ -31,6 +31,7 @@ export const InstanceStart = request(
     }),
   InstanceResult,
   'Starts a persistent instance from a snapshot or an environment.',
+  { http: 'POST /v1/instances' },
 );
 
 export const InstanceStop = request(
@@ -38,9 +39,22 @@ export const InstanceStop = request(
   InstanceRef,
   z.object({ instance: Sandbox, snapshotId: z.string() }),
   'Snapshots an instance and ends its processes; instance/resume continues from there.',
+  { http: 'POST /v1/instances/{instanceId}/stop' },
 );
-export const InstancePause = request('instance/pause', InstanceRef, InstanceResult, 'Freezes an instance (memory stays).');
-export const InstanceResume = request('instance/resume', InstanceRef, InstanceResult, 'Thaws a paused instance or starts a stopped one from its snapshot.');
-export const InstanceGet = request('instance/get', InstanceRef, InstanceResult, 'One instance.');
-export const InstanceList = request('instance/list', z.strictObject({}), z.object({ instances: z.array(Sandbox) }), 'Every instance not destroyed.');
-export const InstanceDestroy = request('instance/destroy', InstanceRef, z.object({ instanceId: z.string(), state: z.string() }), 'Destroys an instance (its snapshots stay).');
+export const InstancePause = request('instance/pause', InstanceRef, InstanceResult, 'Freezes an instance (memory stays).', {
+  http: 'POST /v1/instances/{instanceId}/pause',
+});
+export const InstanceResume = request('instance/resume', InstanceRef, InstanceResult, 'Thaws a paused instance or starts a stopped one from its snapshot.', {
+  http: 'POST /v1/instances/{instanceId}/resume',
+});
+export const InstanceGet = request('instance/get', InstanceRef, InstanceResult, 'One instance.', { http: 'GET /v1/instances/{instanceId}' });
+export const InstanceList = request('instance/list', z.strictObject({}), z.object({ instances: z.array(Sandbox) }), 'Every instance not destroyed.', {
+  http: 'GET /v1/instances',
+});
+export const InstanceDestroy = request(
+  'instance/destroy',
+  InstanceRef,
+  z.object({ instanceId: z.string(), state: z.string() }),
+  'Destroys an instance (its snapshots stay).',
+  { http: 'DELETE /v1/instances/{instanceId}' },
+);

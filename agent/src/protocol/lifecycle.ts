@@ -59,6 +59,7 @@ export const AgentStatus = request(
     runtime: RuntimeStatus,
   }),
   'Reports the agent\'s and the runtime\'s state.',
+  { http: 'GET /v1/agent/status' },
 );
 
 export const AgentStop = request(
@@ -66,4 +67,5 @@ export const AgentStop = request(
   z.strictObject({ stopRuntime: z.boolean().optional() }),
   z.object({}),
   'Stops the agent (and forkspace-rt too with stopRuntime), after answering.',
+  { http: 'POST /v1/agent/stop', admin: true },
 );

@@ -1,7 +1,9 @@
-// The agent's method table: every request and notification of the public protocol, in one list.
+// The agent's method table: every request and notification of the public protocol, and the Direct HTTP
+// API's WebSocket streams, in one list each. REST routes are fields of the requests (see routes.ts).
 import { AgentStatus, AgentStop, CancelRequest, Exit, Initialize, Shutdown } from './lifecycle';
 import { EnvBuild, EnvList, EnvProgress } from './environments';
-import { ExecBranch, ExecOutput, ExecRun, ExecStarted } from './exec';
+import { ExecBranch, ExecCancel, ExecGet, ExecLog, ExecOutput, ExecRun, ExecStart, ExecStarted, ExecStream } from './exec';
+import { KeyCreate, KeyList, KeyRevoke } from './keys';
 import {
   SandboxChanged,
   SandboxCreate,
@@ -34,7 +36,7 @@ import {
 import { BranchDiff, BranchMerge, TreeGet } from './branches';
 import { FilesList, FilesRead, FilesRemove, FilesWrite } from './files';
 import { HttpExpose, HttpHide, HttpList, PortForwardCreate, PortList, PortUnforward } from './ports';
-import { TerminalClose, TerminalExit, TerminalInput, TerminalOpen, TerminalOutput, TerminalResize } from './terminals';
+import { TerminalClose, TerminalExit, TerminalInput, TerminalOpen, TerminalOutput, TerminalResize, TerminalStream } from './terminals';
 
 export const AgentRequests = [
   Initialize,
@@ -44,6 +46,10 @@ export const AgentRequests = [
   EnvList,
   EnvBuild,
   ExecRun,
+  ExecStart,
+  ExecGet,
+  ExecCancel,
+  ExecLog,
   ExecBranch,
   SandboxCreate,
   SandboxExec,
@@ -91,6 +97,9 @@ export const AgentRequests = [
   PoolConfigure,
   PoolList,
   PoolSnapshot,
+  KeyCreate,
+  KeyList,
+  KeyRevoke,
 ] as const;
 
 export const AgentNotifications = [
@@ -106,3 +115,5 @@ export const AgentNotifications = [
   TerminalOutput,
   TerminalExit,
 ] as const;
+
+export const AgentStreams = [ExecStream, TerminalStream] as const;

@@ -23,6 +23,7 @@ export const PoolConfigure = request(
   }),
   PoolInfo,
   'Sizes the warm pool of an environment (max 0 turns it off).',
+  { http: 'PUT /v1/pools/{environment}' },
 );
 
 export const SnapshotPoolInfo = z.object({
@@ -40,6 +41,7 @@ export const PoolList = request(
   z.strictObject({}),
   z.object({ pools: z.array(PoolInfo), snapshots: z.array(SnapshotPoolInfo) }),
   'Warm pools of environments and snapshots, with their hit counts.',
+  { http: 'GET /v1/pools' },
 );
 
 export const PoolSnapshot = request(
@@ -47,4 +49,5 @@ export const PoolSnapshot = request(
   z.strictObject({ snapshotId: z.string().min(1), size: z.number().int().min(0).max(64) }),
   SnapshotPoolInfo,
   'Keeps N copies of a snapshot restored and frozen, so branches and restores of it are a thaw (0 removes the pool).',
+  { http: 'PUT /v1/snapshots/{snapshotId}/pool' },
 );

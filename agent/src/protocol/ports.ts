@@ -27,22 +27,26 @@ export const PortForwardCreate = request(
   }),
   PortForward,
   'Forwards a host port (127.0.0.1) to a port inside a sandbox.',
+  { http: 'POST /v1/sandboxes/{sandboxId}/ports' },
 );
 
-export const PortUnforward = request('port/unforward', z.strictObject({ forwardId: z.string().min(1) }), z.object({ removed: z.boolean() }), 'Removes a port forward.');
+export const PortUnforward = request('port/unforward', z.strictObject({ forwardId: z.string().min(1) }), z.object({ removed: z.boolean() }), 'Removes a port forward.', {
+  http: 'DELETE /v1/ports/{forwardId}',
+});
 
 export const PortList = request(
   'port/list',
   z.strictObject({ sandboxId: z.string().optional() }),
   z.object({ forwards: z.array(PortForward) }),
   'Lists port forwards.',
+  { http: 'GET /v1/ports' },
 );
 
 export const Exposure = z.object({
   name: z.string(),
   sandboxId: z.string(),
   port: z.number(),
-  /** Requests need `Authorization: Bearer <agent key>`. */
+  /** Requests need `Authorization: Bearer <key>` (an API key or the agent's token). */
   url: z.string(),
 });
 
@@ -55,7 +59,10 @@ export const HttpExpose = request(
   }),
   Exposure,
   'Exposes an HTTP service of a sandbox at a named, authenticated URL on the agent (WebSocket included).',
+  { http: 'POST /v1/sandboxes/{sandboxId}/exposures' },
 );
 
-export const HttpHide = request('http/hide', z.strictObject({ name: z.string().min(1) }), z.object({ removed: z.boolean() }), 'Removes an exposure.');
-export const HttpList = request('http/list', z.strictObject({}), z.object({ exposures: z.array(Exposure) }), 'Lists exposures.');
+export const HttpHide = request('http/hide', z.strictObject({ name: z.string().min(1) }), z.object({ removed: z.boolean() }), 'Removes an exposure.', {
+  http: 'DELETE /v1/exposures/{name}',
+});
+export const HttpList = request('http/list', z.strictObject({}), z.object({ exposures: z.array(Exposure) }), 'Lists exposures.', { http: 'GET /v1/exposures' });

@@ -48,6 +48,7 @@ export const SandboxCreate = request(
   }),
   z.object({ sandbox: Sandbox }),
   'Creates a persistent sandbox and starts its first process.',
+  { http: 'POST /v1/sandboxes' },
 );
 
 export const SandboxExecParams = z
@@ -70,21 +71,36 @@ export const SandboxExec = request(
   SandboxExecParams,
   ExecResult,
   'Runs code or a command inside a running sandbox (the persistent mode), streaming exec/output.',
+  { http: 'POST /v1/sandboxes/{sandboxId}/exec' },
 );
 
-export const SandboxGet = request('sandbox/get', SandboxRef, z.object({ sandbox: Sandbox }), 'One sandbox.');
-export const SandboxList = request('sandbox/list', z.strictObject({}), z.object({ sandboxes: z.array(Sandbox) }), 'Every sandbox, destroyed ones included (they stay in the branch tree).');
+export const SandboxGet = request('sandbox/get', SandboxRef, z.object({ sandbox: Sandbox }), 'One sandbox.', { http: 'GET /v1/sandboxes/{sandboxId}' });
+export const SandboxList = request(
+  'sandbox/list',
+  z.strictObject({
+    /** Only sandboxes in this state. */
+    state: SandboxState.optional(),
+    /** Only sandboxes of this environment (as named when created). */
+    environment: z.string().min(1).optional(),
+    /** Only sandboxes carrying this label, as `key=value` (or `key` for any value). */
+    label: z.string().min(1).optional(),
+  }),
+  z.object({ sandboxes: z.array(Sandbox) }),
+  'Every sandbox, destroyed ones included (they stay in the branch tree), or those matching the filters.',
+  { http: 'GET /v1/sandboxes' },
+);
 
 const StateResult = z.object({ sandboxId: z.string(), state: SandboxState });
-export const SandboxPause = request('sandbox/pause', SandboxRef, StateResult, 'Freezes every process of a sandbox.');
-export const SandboxResume = request('sandbox/resume', SandboxRef, StateResult, 'Thaws a paused sandbox.');
-export const SandboxDestroy = request('sandbox/destroy', SandboxRef, StateResult, 'Destroys a sandbox (its snapshots stay).');
+export const SandboxPause = request('sandbox/pause', SandboxRef, StateResult, 'Freezes every process of a sandbox.', { http: 'POST /v1/sandboxes/{sandboxId}/pause' });
+export const SandboxResume = request('sandbox/resume', SandboxRef, StateResult, 'Thaws a paused sandbox.', { http: 'POST /v1/sandboxes/{sandboxId}/resume' });
+export const SandboxDestroy = request('sandbox/destroy', SandboxRef, StateResult, 'Destroys a sandbox (its snapshots stay).', { http: 'DELETE /v1/sandboxes/{sandboxId}' });
 
 export const SandboxPolicy = request(
   'sandbox/policy',
   z.strictObject({ sandboxId: z.string().min(1), ...PolicyChange }),
   z.object({ sandboxId: z.string(), policy: Policy }),
   'Changes what ends a sandbox: TTL, idle timeout, expiry action, ownership.',
+  { http: 'PATCH /v1/sandboxes/{sandboxId}/policy' },
 );
 
 export const SandboxWatch = request(

@@ -42,6 +42,7 @@ export const SnapshotCreate = request(
   }),
   Created,
   'Snapshots a running sandbox: processes, memory and files, consistently.',
+  { http: 'POST /v1/sandboxes/{sandboxId}/snapshots' },
 );
 
 export const Restored = z.object({
@@ -59,6 +60,7 @@ export const SnapshotRestore = request(
   z.strictObject({ snapshotId: z.string().min(1), ...Lifecycle }),
   Restored,
   'Restores a snapshot into a new running sandbox.',
+  { http: 'POST /v1/snapshots/{snapshotId}/restore' },
 );
 
 export const SnapshotBranch = request(
@@ -66,17 +68,38 @@ export const SnapshotBranch = request(
   z.strictObject({ snapshotId: z.string().min(1), count: z.number().int().min(1).max(64), ...Lifecycle }),
   z.object({ snapshotId: z.string(), branches: z.array(Restored), totalMs: z.number() }),
   'Restores a snapshot into N independent running sandboxes at once (all or nothing).',
+  { http: 'POST /v1/snapshots/{snapshotId}/branch' },
 );
 
-export const SnapshotGet = request('snapshot/get', SnapshotRef, z.object({ snapshot: Snapshot }), 'One snapshot.');
-export const SnapshotList = request('snapshot/list', z.strictObject({}), z.object({ snapshots: z.array(Snapshot) }), 'Every snapshot.');
-export const SnapshotDelete = request('snapshot/delete', SnapshotRef, z.object({ snapshotId: z.string(), deleted: z.boolean() }), 'Deletes a snapshot (sandboxes made from it keep running).');
+export const SnapshotGet = request('snapshot/get', SnapshotRef, z.object({ snapshot: Snapshot }), 'One snapshot (by id or unique label).', {
+  http: 'GET /v1/snapshots/{snapshotId}',
+});
+export const SnapshotList = request(
+  'snapshot/list',
+  z.strictObject({
+    /** Only snapshots taken of this sandbox. */
+    sandboxId: z.string().min(1).optional(),
+    /** Only snapshots with this label. */
+    label: z.string().min(1).optional(),
+  }),
+  z.object({ snapshots: z.array(Snapshot) }),
+  'Every snapshot, or those matching the filters.',
+  { http: 'GET /v1/snapshots' },
+);
+export const SnapshotDelete = request(
+  'snapshot/delete',
+  SnapshotRef,
+  z.object({ snapshotId: z.string(), deleted: z.boolean() }),
+  'Deletes a snapshot (sandboxes made from it keep running).',
+  { http: 'DELETE /v1/snapshots/{snapshotId}' },
+);
 
 export const SandboxStop = request(
   'sandbox/stop',
   z.strictObject({ sandboxId: z.string().min(1) }),
   Created,
   'Stops a sandbox: snapshots it and ends its processes; sandbox/start brings it back as it was.',
+  { http: 'POST /v1/sandboxes/{sandboxId}/stop' },
 );
 
 export const SandboxStart = request(
@@ -84,6 +107,7 @@ export const SandboxStart = request(
   z.strictObject({ sandboxId: z.string().min(1) }),
   Restored,
   'Starts a stopped sandbox again from its last snapshot, under the same id.',
+  { http: 'POST /v1/sandboxes/{sandboxId}/start' },
 );
 
 export const SnapshotChanged = notification(

@@ -18,4 +18,5 @@ export const SshPrepare = request(
   z.strictObject({ sandboxId: z.string().min(1) }),
   SshTarget,
   'Starts sshd in a sandbox (waking a paused or stopped one), authorizes its key and forwards a host port to it.',
+  { http: 'POST /v1/sandboxes/{sandboxId}/ssh' },
 );
