@@ -86,3 +86,51 @@ class Limits:
 
 def drop_none(d: Mapping[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in d.items() if v is not None}
+
+
+def run_params(
+    command: Command | None,
+    code: str | None,
+    *,
+    mode: str | None = None,
+    environment: str | None = None,
+    limits: Limits | None = None,
+    timeout_ms: int | None = None,
+    env: Mapping[str, str] | None = None,
+    cwd: str | None = None,
+    files: Files | None = None,
+    stdin: str | None = None,
+    max_output_bytes: int | None = None,
+    exec_id: str | None = None,
+    checkpoint: str | None = None,
+    sandbox_id: str | None = None,
+    cache: str | None = None,
+    collect: Sequence[str] | None = None,
+) -> dict[str, Any]:
+    """The params of exec/run and exec/start (camelCase, absent fields left out)."""
+    if checkpoint is not None and mode not in (None, "checkpointed"):
+        raise ValueError("checkpoint= needs mode 'checkpointed'")
+    if collect is not None and isinstance(collect, str):
+        raise TypeError("collect= is a list of paths, not one string")
+    p: dict[str, Any] = command_or_code(command, code)
+    p.update(
+        drop_none(
+            {
+                "execId": exec_id,
+                "mode": mode,
+                "environment": environment,
+                "limits": limits.wire() if limits else None,
+                "timeoutMs": timeout_ms,
+                "env": dict(env) if env else None,
+                "cwd": cwd,
+                "files": file_inputs(files),
+                "stdin": stdin,
+                "maxOutputBytes": max_output_bytes,
+                "checkpointId": checkpoint,
+                "sandboxId": sandbox_id,
+                "cache": cache,
+                "collect": list(collect) if collect is not None else None,
+            }
+        )
+    )
+    return p

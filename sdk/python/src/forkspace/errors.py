@@ -107,8 +107,20 @@ class PayloadTooLargeError(InvalidRequestError):
     """The body exceeds the agent's size limit; send files in chunks (``files.upload`` does)."""
 
 
-class IdempotencyConflictError(InvalidRequestError):
-    """An Idempotency-Key was reused for a different request."""
+class IdempotencyKeyReusedError(InvalidRequestError):
+    """An Idempotency-Key was used before for a different request (the SDK makes a fresh key per call)."""
+
+
+class VerbNotAllowedError(InvalidRequestError):
+    """The path exists but not with this HTTP verb; ``data["allow"]`` lists the verbs it takes."""
+
+
+class UnsupportedMediaTypeError(InvalidRequestError):
+    """The body was not ``application/json``."""
+
+
+class AmbiguousReferenceError(InvalidRequestError):
+    """A snapshot label names more than one snapshot; ``data["candidates"]`` lists them: give an id."""
 
 
 class ServerNotInitializedError(ForkspaceError):
@@ -243,6 +255,11 @@ ERROR_TABLE: dict[str, tuple[int, type[ForkspaceError]]] = {
     "PayloadTooLarge": (-32802, PayloadTooLargeError),
     "ShuttingDown": (-32803, ShuttingDownError),
     "ConnectionClosed": (-32804, ConnectionClosedError),
+    "Unauthorized": (-32805, AuthenticationError),
+    "Forbidden": (-32806, PermissionDeniedError),
+    "IdempotencyKeyReused": (-32807, IdempotencyKeyReusedError),
+    "VerbNotAllowed": (-32808, VerbNotAllowedError),
+    "UnsupportedMediaType": (-32809, UnsupportedMediaTypeError),
     "RuntimeUnavailable": (-33000, RuntimeUnavailableError),
     "RuntimeFailed": (-33001, RuntimeFailedError),
     "EnvironmentUnknown": (-33002, EnvironmentUnknownError),
@@ -258,20 +275,19 @@ ERROR_TABLE: dict[str, tuple[int, type[ForkspaceError]]] = {
     "Unsupported": (-33012, UnsupportedError),
     "MergeConflict": (-33013, MergeConflictError),
     "FileNotFound": (-33014, SandboxFileNotFoundError),
+    "AmbiguousReference": (-33015, AmbiguousReferenceError),
 }
 
 _BY_CODE: dict[int, type[ForkspaceError]] = {code: cls for code, cls in ERROR_TABLE.values()}
 _NAME_BY_CODE: dict[int, str] = {code: name for name, (code, _) in ERROR_TABLE.items()}
 
-#: HTTP statuses whose meaning does not depend on a protocol code (an auth proxy, a gateway).
+#: For answers without a protocol code (a proxy or gateway in front of the agent): by HTTP status.
 _BY_STATUS: dict[int, type[ForkspaceError]] = {
     400: InvalidRequestError,
     401: AuthenticationError,
     403: PermissionDeniedError,
     404: NotFoundError,
-    409: IdempotencyConflictError,
     413: PayloadTooLargeError,
-    422: InvalidParamsError,
     429: RateLimitError,
     502: ServiceUnavailableError,
     503: ServiceUnavailableError,
@@ -280,10 +296,7 @@ _BY_STATUS: dict[int, type[ForkspaceError]] = {
 
 
 def error_class(code: int | None, status: int | None = None) -> type[ForkspaceError]:
-    """The class for a protocol code; 401/403/429 by status first (they are about the caller, not the
-    method), then the code, then the status, then :class:`ForkspaceError`."""
-    if status in (401, 403, 429):
-        return _BY_STATUS[status]
+    """The class for a protocol code; without a known code (a proxy's answer), by the HTTP status."""
     if code is not None and code in _BY_CODE:
         return _BY_CODE[code]
     if status is not None and status in _BY_STATUS:
@@ -322,7 +335,10 @@ __all__ = [
     "ForkspaceConnectionError",
     "ForkspaceError",
     "ForkspaceTimeoutError",
-    "IdempotencyConflictError",
+    "AmbiguousReferenceError",
+    "IdempotencyKeyReusedError",
+    "UnsupportedMediaTypeError",
+    "VerbNotAllowedError",
     "InternalError",
     "InvalidParamsError",
     "InvalidRequestError",

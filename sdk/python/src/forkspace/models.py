@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 import enum
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Literal
 
 from .errors import MergeConflict
@@ -288,21 +288,7 @@ class TerminalInfo:
     sandbox_id: str
 
 
-@dataclass(frozen=True, slots=True)
-class BatchItem:
-    """One outcome of a batch call: ``value`` or ``error``, never both (like Promise.allSettled)."""
-
-    index: int
-    value: object = None
-    error: BaseException | None = field(default=None)
-
-    @property
-    def ok(self) -> bool:
-        return self.error is None
-
-
 __all__ = [
-    "BatchItem",
     "BranchRun",
     "BranchSet",
     "Change",

@@ -18,7 +18,7 @@ from urllib.parse import quote, urlencode
 
 import httpx
 
-from . import _routes
+from ._route import route_for
 from .errors import (
     ForkspaceConnectionError,
     ForkspaceError,
@@ -94,12 +94,14 @@ class HttpTransport:
         return url, headers
 
     async def call(self, method: str, params: Mapping[str, Any], *, timeout: float | None = None) -> Any:
-        route = _routes.route_for(method)
+        route = route_for(method)
         path, rest = route.render(params)
         verb = route.verb
         body: bytes | None = None
         query: dict[str, str] = {}
         headers: dict[str, str] = {}
+        if route.stream:
+            raise ValueError(f"{method} is a WebSocket stream: use stream_url()")
         if verb in ("GET", "DELETE"):
             query = {k: _query_value(v) for k, v in rest.items() if v is not None}
         else:
@@ -157,6 +159,8 @@ def _why(e: Exception) -> str:
 def _query_value(v: Any) -> str:
     if isinstance(v, bool):
         return "true" if v else "false"
+    if isinstance(v, (dict, list)):
+        return json.dumps(v, separators=(",", ":"))
     return str(v)
 
 
