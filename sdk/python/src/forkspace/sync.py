@@ -49,9 +49,13 @@ class _Runner:
         return self.loop.run_until_complete(coro)
 
     def close(self) -> None:
-        if not self.loop.is_closed():
+        if self.loop.is_closed():
+            return
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
             self.loop.run_until_complete(self.loop.shutdown_asyncgens())
-            self.loop.close()
+        self.loop.close()
 
 
 class Sandbox:
