@@ -13,6 +13,14 @@ import { ModeService } from './core/modes';
 import { TerminalService } from './core/terminals';
 import { PortService } from './core/ports';
 import { HttpServer } from './api/httpServer';
+import { Authenticator } from './api/auth';
+import { RestApi } from './api/restApi';
+import { RestStreams } from './api/restStreams';
+import { ApiKeyStore } from './core/apiKeys';
+import { ExecutionService } from './core/executions';
+import type { ExecObserver, ParsedExecRun } from './core/exec';
+import { IdempotencyStore } from './core/idempotency';
+import { DEFAULT_MAX_MESSAGE_BYTES, type ExecResult } from './protocol';
 import { SandboxService } from './core/sandboxes';
 import { InstanceService } from './core/instances';
 import { Ownership } from './core/ownership';
@@ -37,6 +45,8 @@ export class Agent {
   readonly ownership: Ownership;
   readonly instances: InstanceService;
   readonly ssh: SshService;
+  readonly executions: ExecutionService;
+  readonly apiKeys: ApiKeyStore;
   private httpServer: HttpServer | undefined;
   readonly rpc: RpcServer;
   private unixServer: net.Server | undefined;
@@ -56,10 +66,12 @@ export class Agent {
     this.ownership = new Ownership(this.runtime);
     this.instances = new InstanceService(this.sandboxes);
     this.ssh = new SshService(this.runtime, this.sandboxes, this.exec, path.join(config.dataDir, 'ssh', 'keys'), config.dropbear);
-    this.modes = new ModeService(this.runtime, this.sandboxes, this.exec, this.ownership.agentOwner);
-    this.files = new FileService(this.runtime);
+    this.modes = new ModeService(this.runtime, this.sandboxes, this.exec, this.ownership.agentOwner, this.environments);
+    this.files = new FileService(this.runtime, (ref) => this.sandboxes.refOf(ref));
     this.cache = new CacheService(this.runtime, this.environments, this.exec);
-    this.terminals = new TerminalService(this.runtime);
+    this.executions = new ExecutionService((p, observer, signal) => this.runExecution(p, observer, signal));
+    this.apiKeys = new ApiKeyStore(config.apiKeysFile);
+    this.terminals = new TerminalService(this.runtime, config.orphanGraceMs);
     this.ports = new PortService(this.runtime, (name) => `http://${config.httpHost}:${this.httpServer?.port ?? config.httpPort}/v1/expose/${name}/`);
     this.rpc = new RpcServer(log, (peer) => {
       this.terminals.closeOwnedBy(peer);
@@ -75,10 +87,29 @@ export class Agent {
     if (this.config.wsPort > 0) {
       this.wsServer = await listenWebSocket(this.config.wsHost, this.config.wsPort, token, this.rpc, this.log);
     }
-    this.httpServer = new HttpServer(token, (name) => this.ports.target(name), this.log);
+    const rest = new RestApi(this.rpc, new IdempotencyStore(), this.config.httpMaxBodyBytes || DEFAULT_MAX_MESSAGE_BYTES, AGENT_VERSION, this.log);
+    const streams = new RestStreams(this.executions, this.terminals);
+    this.httpServer = new HttpServer(new Authenticator(token, this.apiKeys), (name) => this.ports.target(name), rest, streams, this.log);
     await this.httpServer.listen(this.config.httpHost, this.config.httpPort);
     // Don't wait: bringing the runtime up (or learning why it cannot come up) must not delay the socket.
     void this.runtime.connection().catch((e: Error) => this.log(`runtime not available yet: ${e.message}`));
+  }
+
+  /** The execution modes: what exec/run, exec/start and sandbox/exec run, once registered as executions. */
+  private async runExecution(p: ParsedExecRun & { execId: string }, observer: ExecObserver, signal: AbortSignal): Promise<ExecResult> {
+    if (p.mode === 'checkpointed') return this.modes.checkpointed(p, observer, signal);
+    if (p.mode === 'cached') return this.cache.run(p, observer, signal);
+    if (p.mode === 'persistent') {
+      const sandboxId = p.sandboxId as string;
+      const { sandbox } = await this.sandboxes.get(sandboxId);
+      return this.exec.runIn({ ...p, sandboxId }, sandbox.environment, observer, signal);
+    }
+    return this.exec.run(p, observer, signal);
+  }
+
+  /** The HTTP listener's port (the Direct HTTP API; chosen by the system when configured as 0). */
+  get httpPort(): number | undefined {
+    return this.httpServer?.port;
   }
 
   /** The WebSocket listener's port (useful when configured as 0-chosen in tests). */
@@ -121,6 +152,9 @@ export class Agent {
     await new Promise<void>((r) => (this.unixServer ? this.unixServer.close(() => r()) : r()));
     await new Promise<void>((r) => (this.wsServer ? this.wsServer.close(() => r()) : r()));
     await this.httpServer?.close();
+    this.executions.close();
+    this.terminals.dispose();
+    this.apiKeys.close();
     fs.rmSync(this.config.agentSocket, { force: true });
     if (stopRuntime && this.runtime.connected) {
       await this.runtime.request(RtShutdown, {}).catch(() => {});

@@ -9,6 +9,7 @@ import { RUN_USAGE, runCommand } from './cli/runCommand';
 import { SANDBOX_COMMANDS, SANDBOX_USAGE } from './cli/sandboxCommands';
 import { cpCommand, filesCommand, FILES_USAGE } from './cli/filesCommand';
 import { fail, warn } from './cli/ui';
+import { KEYS_USAGE, keysCommand } from './cli/keysCommand';
 import { SSH_USAGE, sshCommand, sshConfigCommand, sshPrepareCommand, sshProxyCommand } from './cli/sshCommands';
 
 const USAGE = `forkspace: sandboxes you can checkpoint, restore and branch
@@ -29,7 +30,9 @@ ${SANDBOX_USAGE}
 
 ${FILES_USAGE}
 
-${SSH_USAGE}`;
+${SSH_USAGE}
+
+${KEYS_USAGE}`;
 
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
@@ -58,6 +61,9 @@ async function main(argv: string[]): Promise<number> {
       return withClient(await client(), (c) => sshProxyCommand(c, rest));
     case 'ssh-prepare':
       return withClient(await client(), (c) => sshPrepareCommand(c, rest));
+    case 'keys':
+      if (rest[0] === '--help' || rest[0] === '-h' || rest.length === 0) return print(KEYS_USAGE);
+      return withClient(await client(), (c) => keysCommand(c, rest));
     case 'ssh-config':
       return sshConfigCommand(config, rest);
     case 'ls':

@@ -22,9 +22,15 @@ export interface AgentConfig {
   wsPort: number;
   tokenFile: string;
   logDir: string;
-  /** HTTP listener (exposed sandbox services; the Direct API later); port 0 picks a free one. */
+  /** HTTP listener (the Direct HTTP API and exposed sandbox services); port 0 picks a free one. */
   httpHost: string;
   httpPort: number;
+  /** Largest Direct HTTP API request body; bigger ones get 413. */
+  httpMaxBodyBytes: number;
+  /** API keys of the Direct HTTP API (hashed; mode 0600). */
+  apiKeysFile: string;
+  /** How long what a gone client owned lives on (the runtime's orphan grace; HTTP terminals use it too). */
+  orphanGraceMs: number;
   /** The static dropbear that `forkspace ssh` starts inside sandboxes (scripts/install-dropbear.sh). */
   dropbear: string;
   /** Warm pools the runtime starts with: ENV=MIN-MAX,... ('' for none). */
@@ -54,6 +60,9 @@ export function resolveConfig(env: NodeJS.ProcessEnv = process.env): AgentConfig
     logDir: env.FORKSPACE_LOG_DIR ?? path.join(dataDir, 'logs'),
     httpHost: env.FORKSPACE_HTTP_HOST ?? '127.0.0.1',
     httpPort: env.FORKSPACE_HTTP_PORT !== undefined ? Number(env.FORKSPACE_HTTP_PORT) : DEFAULT_HTTP_PORT,
+    httpMaxBodyBytes: env.FORKSPACE_HTTP_MAX_BODY_BYTES !== undefined ? Number(env.FORKSPACE_HTTP_MAX_BODY_BYTES) : 16 * 1024 * 1024,
+    apiKeysFile: env.FORKSPACE_API_KEYS_FILE ?? path.join(dataDir, 'api-keys.json'),
+    orphanGraceMs: env.FORKSPACE_ORPHAN_GRACE_MS !== undefined ? Number(env.FORKSPACE_ORPHAN_GRACE_MS) : 60_000,
     dropbear: env.FORKSPACE_DROPBEAR ?? '/var/cache/forkspace/dropbear/bin/dropbear',
     pools: env.FORKSPACE_POOLS ?? DEFAULT_POOLS,
   };

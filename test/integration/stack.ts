@@ -41,6 +41,8 @@ export class Stack {
       ...process.env,
       // No warm pools unless a suite asks: their ready sandboxes would count as leftovers.
       FORKSPACE_POOLS: '',
+      // A free port unless a suite needs to know it (the Direct HTTP API suites choose one).
+      FORKSPACE_HTTP_PORT: '0',
       ...extra,
       FORKSPACE_DATA_DIR: path.join(dir, 'data'),
       FORKSPACE_RUN_DIR: path.join(dir, 'run'),
@@ -49,7 +51,6 @@ export class Stack {
       FORKSPACE_CGROUP_PARENT: cgroupParent,
       FORKSPACE_RT_BIN: path.join(DIST, 'forkspace-rt'),
       FORKSPACE_WS_PORT: String(wsPort),
-      FORKSPACE_HTTP_PORT: '0',
     };
     this.config = resolveConfig(this.env);
   }

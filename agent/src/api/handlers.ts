@@ -10,9 +10,16 @@ import {
   EnvProgress,
   ErrorCodes,
   ExecBranch,
+  ExecCancel,
+  ExecGet,
+  ExecLog,
   ExecOutput,
   ExecRun,
+  ExecStart,
   ExecStarted,
+  KeyCreate,
+  KeyList,
+  KeyRevoke,
   Initialize,
   PROTOCOL_VERSION,
   ProtocolError,
@@ -102,23 +109,25 @@ export function registerHandlers(server: RpcServer, agent: Agent): void {
     agent.environments.build(params.name, (message) => peer.notify(EnvProgress, { name: params.name, message })),
   );
 
-  server.on(ExecRun, (params, { peer, signal }) => {
-    if (params.mode === 'checkpointed') return agent.modes.checkpointed(params, streamTo(peer), signal);
-    if (params.mode === 'cached') return agent.cache.run(params, streamTo(peer), signal);
-    if (params.mode === 'persistent') return runInSandbox(agent, params.sandboxId as string, { ...params, sandboxId: params.sandboxId as string }, peer, signal);
-    return agent.exec.run(params, streamTo(peer), signal);
-  });
-  server.on(ExecBranch, (params, { peer, signal }) => agent.modes.branched(params, streamTo(peer), signal));
+  // Every execution goes through the registry (state, replayable output, cancel from anywhere); the
+  // mode switch is Agent.runExecution.
+  const executions = agent.executions;
+  server.on(ExecRun, (params, { peer, signal }) => executions.run(params, streamTo(peer), signal));
+  server.on(ExecStart, (params) => executions.start(params));
+  server.on(ExecGet, (p) => executions.get(p.execId, p.waitMs));
+  server.on(ExecCancel, (p) => executions.cancel(p.execId));
+  server.on(ExecLog, (p) => executions.log(p.execId, p.after, p.limit));
+  server.on(ExecBranch, (params, { peer, signal }) => executions.branched((observer) => agent.modes.branched(params, observer, signal), streamTo(peer)));
 
   const sandboxes = agent.sandboxes;
   const ownership = agent.ownership;
   server.on(SandboxCreate, (p, { peer }) => sandboxes.create(p, ownership.ownerOf(peer)));
-  server.on(SandboxExec, (p, { peer, signal }) => runInSandbox(agent, p.sandboxId, p, peer, signal));
+  server.on(SandboxExec, (p, { peer, signal }) => executions.run({ ...p, mode: 'persistent' }, streamTo(peer), signal));
   server.on(SandboxPolicy, (p, { peer }) => sandboxes.setPolicy(p.sandboxId, p, ownership.ownerOf(peer)));
   server.on(SandboxWatch, (p, { peer }) => ownership.watch(p.sandboxId, peer));
   server.on(SandboxUnwatch, (p) => ownership.unwatch(p.watchId));
   server.on(SandboxGet, (p) => sandboxes.get(p.sandboxId));
-  server.on(SandboxList, () => sandboxes.list());
+  server.on(SandboxList, (p) => sandboxes.list(p));
   server.on(SandboxPause, (p) => sandboxes.pause(p.sandboxId));
   server.on(SandboxResume, (p) => sandboxes.resume(p.sandboxId));
   server.on(SandboxStop, (p) => sandboxes.stop(p.sandboxId));
@@ -128,7 +137,7 @@ export function registerHandlers(server: RpcServer, agent: Agent): void {
   server.on(SnapshotRestore, (p, { peer }) => sandboxes.restore(p.snapshotId, policyFor(p, ownership.ownerOf(peer))));
   server.on(SnapshotBranch, (p, { peer }) => sandboxes.branch(p.snapshotId, p.count, policyFor(p, ownership.ownerOf(peer))));
   server.on(SnapshotGet, (p) => sandboxes.getSnapshot(p.snapshotId));
-  server.on(SnapshotList, () => sandboxes.listSnapshots());
+  server.on(SnapshotList, (p) => sandboxes.listSnapshots(p));
   server.on(SnapshotDelete, (p) => sandboxes.deleteSnapshot(p.snapshotId));
   server.on(BranchDiff, (p) => sandboxes.diff(p.a, p.b) as never);
   server.on(BranchMerge, (p) => sandboxes.merge(p.from, p.into, p.strategy) as never);
@@ -146,7 +155,11 @@ export function registerHandlers(server: RpcServer, agent: Agent): void {
   server.on(SshPrepare, (p) => agent.ssh.prepare(p.sandboxId));
   server.on(PoolConfigure, (p) => agent.runtime.request(RtPoolConfigure, p));
   server.on(PoolList, () => agent.runtime.request(RtPoolList, {}));
-  server.on(PoolSnapshot, (p) => agent.runtime.request(RtPoolSnapshot, p));
+  server.on(PoolSnapshot, async (p) => agent.runtime.request(RtPoolSnapshot, { ...p, snapshotId: await sandboxes.snapshotIdOf(p.snapshotId) }));
+
+  server.on(KeyCreate, (p) => agent.apiKeys.create(p.name));
+  server.on(KeyList, () => agent.apiKeys.list());
+  server.on(KeyRevoke, (p) => agent.apiKeys.revoke(p.keyId));
 
   const files = agent.files;
   server.on(FilesWrite, (p) => files.write(p));
@@ -167,18 +180,6 @@ export function registerHandlers(server: RpcServer, agent: Agent): void {
   server.on(HttpExpose, (p) => ports.expose(p.sandboxId, p.port, p.name));
   server.on(HttpHide, (p) => ports.hide(p.name));
   server.on(HttpList, () => ports.listExposures());
-}
-
-/** The persistent mode: a command in a sandbox that already runs, in that sandbox's environment. */
-async function runInSandbox(
-  agent: Agent,
-  sandboxId: string,
-  p: Parameters<Agent['exec']['runIn']>[0],
-  peer: Peer,
-  signal: AbortSignal,
-) {
-  const { sandbox } = await agent.sandboxes.get(sandboxId);
-  return agent.exec.runIn({ ...p, sandboxId }, sandbox.environment, streamTo(peer), signal);
 }
 
 /** Streams an execution's start, output and environment-build progress to the peer that asked. */

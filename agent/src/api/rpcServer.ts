@@ -3,12 +3,16 @@
 // running requests, so `$/cancelRequest` reaches them and a closing connection cancels them.
 import { createJSONRPCErrorResponse, JSONRPCServer, type JSONRPCID, type JSONRPCRequest, type JSONRPCResponse } from 'json-rpc-2.0';
 import type { z } from 'zod';
+import { fieldsOf } from '../protocol/routes';
 import { CancelRequest, ErrorCodes, Exit, Initialize, ProtocolError, Shutdown } from '../protocol';
 import type { MessageTransport, NotificationType, RequestType } from '../protocol';
 import type { Logger } from '../log';
 
 export interface Peer {
   readonly id: number;
+  /** A Direct HTTP API request: no connection, so it owns nothing (sandboxes it makes are detached) and
+   * gets no notifications (output is read from the execution's stream). */
+  readonly stateless?: boolean;
   state: 'new' | 'ready' | 'shutdown';
   readonly pending: Map<JSONRPCID, AbortController>;
   notify<P>(type: NotificationType<P>, params: P): void;
@@ -113,6 +117,13 @@ export class RpcServer {
     return peer;
   }
 
+  /** Calls a method for one HTTP request: params validated, errors mapped, exactly as on a connection. */
+  async call(method: string, params: unknown): Promise<JSONRPCResponse> {
+    const peer: Peer = { id: this.nextPeerId++, stateless: true, state: 'ready', pending: new Map(), notify: () => {}, close: () => {} };
+    const response = await this.server.receive({ jsonrpc: '2.0', id: 1, method, params: params as JSONRPCRequest['params'] }, peer);
+    return response ?? createJSONRPCErrorResponse(1, ErrorCodes.InternalError, `${method} gave no answer`);
+  }
+
   broadcast<P>(type: NotificationType<P>, params: P): void {
     for (const peer of this.peers) if (peer.state === 'ready') peer.notify(type, params);
   }
@@ -131,7 +142,14 @@ export class RpcServer {
 function parseParams<P>(schema: z.ZodType<P, unknown>, raw: unknown, method: string): P | ProtocolError {
   const parsed = schema.safeParse(raw === undefined || raw === null ? {} : raw);
   if (parsed.success) return parsed.data;
-  const issues = parsed.error.issues.map((i) => `${i.path.length ? i.path.join('.') : 'params'}: ${i.message}`);
+  const issues = parsed.error.issues.map((i) => {
+    const where = i.path.length ? i.path.join('.') : 'params';
+    if (i.code === 'unrecognized_keys') {
+      const known = i.path.length === 0 ? fieldsOf(schema) : [];
+      return `unknown field${i.keys.length > 1 ? 's' : ''} ${i.keys.map((k) => `\`${k}\``).join(', ')}${i.path.length ? ` in ${where}` : ''}${known.length ? ` (${method} takes ${known.join(', ')})` : ''}`;
+    }
+    return `${where}: ${i.message}`;
+  });
   return new ProtocolError(ErrorCodes.InvalidParams, `invalid params for ${method}: ${issues.join('; ')}`, {
     issues: parsed.error.issues.map((i) => ({ path: i.path, message: i.message })),
   });

@@ -6,7 +6,11 @@ import { RtFilesList, RtFilesRead, RtFilesRemove, RtFilesWrite } from '../protoc
 import type { RuntimeClient } from '../runtime/runtimeClient';
 
 export class FileService {
-  constructor(private readonly runtime: RuntimeClient) {}
+  constructor(
+    private readonly runtime: RuntimeClient,
+    /** A sandbox id, snapshot id or unique snapshot label → the id (reads work on snapshots too). */
+    private readonly refOf: (ref: string) => Promise<string> = async (ref) => ref,
+  ) {}
 
   write(p: z.output<typeof FilesWrite.params>) {
     const dataBase64 = p.encoding === 'base64' ? p.content : Buffer.from(p.content, 'utf8').toString('base64');
@@ -21,7 +25,7 @@ export class FileService {
   }
 
   async read(p: z.output<typeof FilesRead.params>) {
-    const r = await this.runtime.request(RtFilesRead, { id: p.id, path: p.path, offset: p.offset, length: p.length });
+    const r = await this.runtime.request(RtFilesRead, { id: await this.refOf(p.id), path: p.path, offset: p.offset, length: p.length });
     if (p.encoding === 'base64') return { content: r.dataBase64, encoding: 'base64' as const, offset: r.offset, size: r.size, eof: r.eof };
     const bytes = Buffer.from(r.dataBase64, 'base64');
     const text = new TextDecoder('utf-8', { fatal: true });
@@ -33,7 +37,7 @@ export class FileService {
   }
 
   async list(id: string, path: string): Promise<{ entries: FileEntry[] }> {
-    const r = await this.runtime.request(RtFilesList, { id, path });
+    const r = await this.runtime.request(RtFilesList, { id: await this.refOf(id), path });
     return { entries: r.entries as FileEntry[] };
   }
 

@@ -10,6 +10,7 @@ import type { ExecBranchParams } from '../protocol/exec';
 import { RtExecKill } from '../protocol/runtime';
 import type { RuntimeClient } from '../runtime/runtimeClient';
 import { newExecId, type ExecObserver, type ExecService, type ParsedExecRun } from './exec';
+import type { EnvironmentService } from './environments';
 import { DEFAULT_ENVIRONMENT } from './languages';
 import { policyFor, type SandboxService } from './sandboxes';
 
@@ -22,14 +23,24 @@ export class ModeService {
     private readonly exec: ExecService,
     /** Owner of the temporary sandboxes: reaped by the runtime if the agent dies mid-run. */
     private readonly owner: string,
+    /** Knows environment aliases (to check a checkpoint's environment against the one asked for). */
+    private readonly environments?: EnvironmentService,
   ) {}
 
   async checkpointed(p: ParsedExecRun, observer: ExecObserver, signal?: AbortSignal): Promise<ExecResult> {
     let sandboxId: string;
     let environment: string;
     if (p.checkpointId) {
-      environment = (await this.sandboxes.getSnapshot(p.checkpointId)).snapshot.environment;
-      sandboxId = (await this.sandboxes.restore(p.checkpointId, policyFor({}, this.owner))).sandboxId;
+      const { snapshot } = await this.sandboxes.getSnapshot(p.checkpointId);
+      environment = snapshot.environment;
+      if (p.environment !== undefined && !(await this.sameEnvironment(p.environment, environment))) {
+        throw new ProtocolError(
+          ErrorCodes.InvalidParams,
+          `checkpoint ${p.checkpointId} (${snapshot.id}) is of environment ${environment}, not ${p.environment}; leave environment out or give ${environment}`,
+          { checkpointId: snapshot.id, environment },
+        );
+      }
+      sandboxId = (await this.sandboxes.restore(snapshot.id, policyFor({}, this.owner))).sandboxId;
     } else {
       environment = p.environment ?? DEFAULT_ENVIRONMENT;
       sandboxId = (await this.sandboxes.create({ environment, limits: p.limits }, this.owner)).sandbox.id;
@@ -44,12 +55,20 @@ export class ModeService {
     }
   }
 
+  /** Two names of one environment (`python` and `python:3.11`, say)? */
+  private async sameEnvironment(a: string, b: string): Promise<boolean> {
+    if (a === b) return true;
+    const known = this.environments ? await this.environments.list() : [];
+    const canonical = (n: string) => known.find((e) => e.name === n || e.aliases.includes(n))?.name ?? n;
+    return canonical(a) === canonical(b);
+  }
+
   async branched(p: ParsedBranch, observer: ExecObserver, signal?: AbortSignal) {
     const { snapshot } = await this.sandboxes.getSnapshot(p.snapshotId);
     const inputs: (string | undefined)[] = p.inputs ?? Array.from({ length: p.count ?? 1 }, () => undefined);
     const t0 = performance.now();
     // Kept branches outlive the run (and the agent); the others are the agent's until destroyed.
-    const branched = await this.sandboxes.branch(p.snapshotId, inputs.length, policyFor({ detached: p.keep }, this.owner));
+    const branched = await this.sandboxes.branch(snapshot.id, inputs.length, policyFor({ detached: p.keep }, this.owner));
     const branchTimeMs = performance.now() - t0;
     const ids = branched.branches.map((b) => b.sandboxId);
     const execIds = ids.map(() => newExecId());
@@ -84,7 +103,7 @@ export class ModeService {
       );
       const results = await Promise.all(runs);
       if (signal?.aborted) throw new ProtocolError(ErrorCodes.RequestCancelled, 'exec/branch was cancelled');
-      return { snapshotId: p.snapshotId, strategy: p.strategy, results, winner, branchTimeMs };
+      return { snapshotId: snapshot.id, strategy: p.strategy, results, winner, branchTimeMs };
     } finally {
       if (!p.keep) await Promise.all(ids.map((id) => this.sandboxes.destroy(id).catch(() => {})));
     }

@@ -11,6 +11,8 @@ import type { RuntimeClient } from '../runtime/runtimeClient';
 
 export interface OwnerPeer {
   readonly id: number;
+  /** An HTTP request: owns nothing, so what it makes is detached. */
+  readonly stateless?: boolean;
 }
 
 export class Ownership {
@@ -20,8 +22,9 @@ export class Ownership {
 
   constructor(private readonly runtime: RuntimeClient) {}
 
-  ownerOf(peer: OwnerPeer): string {
-    return `peer-${this.boot}-${peer.id}`;
+  /** The owner of what `peer` makes; none (detached) for HTTP requests, which have no connection to end. */
+  ownerOf(peer: OwnerPeer): string | undefined {
+    return peer.stateless ? undefined : `peer-${this.boot}-${peer.id}`;
   }
 
   /** Owner of the agent's own temporary sandboxes. */
@@ -46,6 +49,7 @@ export class Ownership {
   async peerClosed(peer: OwnerPeer): Promise<void> {
     const mine = [...this.watches].filter(([, p]) => p === peer).map(([id]) => id);
     await Promise.all(mine.map((id) => this.unwatch(id).catch(() => this.watches.delete(id))));
-    if (this.runtime.connected) await this.runtime.request(RtOwnerGone, { owner: this.ownerOf(peer) }).catch(() => {});
+    const owner = this.ownerOf(peer);
+    if (owner && this.runtime.connected) await this.runtime.request(RtOwnerGone, { owner }).catch(() => {});
   }
 }

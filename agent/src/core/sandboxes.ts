@@ -1,6 +1,7 @@
 // Persistent sandboxes, snapshots, branches and the branch tree, through the runtime. The runtime's
 // catalog rows are mapped to the public shapes here (internal paths and pipe inodes stay inside).
 import type { z } from 'zod';
+import { ErrorCodes, ProtocolError } from '../protocol';
 import type { Sandbox, Snapshot, TreeNode } from '../protocol';
 import type { SandboxCreate } from '../protocol/sandboxes';
 import {
@@ -77,8 +78,41 @@ export function publicSnapshot(r: RtSnapshotRow): Snapshot {
   };
 }
 
+/** What runtime ids look like; anything else given where a snapshot goes is a label. */
+const ID = /^(?:sbx|snap)-[0-9a-f]+$/;
+
+export interface SandboxFilter {
+  state?: Sandbox['state'];
+  environment?: string;
+  /** `key=value`, or `key` for any value. */
+  label?: string;
+}
+
 export class SandboxService {
   constructor(private readonly runtime: RuntimeClient) {}
+
+  /** A snapshot id, or the label of exactly one snapshot: the snapshot's id. Every method that takes a
+   * snapshot (or a checkpoint) resolves it here, so `snapshot-123` works wherever `snap-…` does. */
+  async snapshotIdOf(ref: string): Promise<string> {
+    if (ID.test(ref)) return ref;
+    const { snapshots } = await this.runtime.request(RtSnapshotList, {});
+    const matches = snapshots.filter((s) => s.label === ref);
+    if (matches.length === 1) return matches[0].id;
+    if (matches.length === 0) {
+      throw new ProtocolError(ErrorCodes.SnapshotNotFound, `no snapshot with id or label "${ref}"; list them with snapshot/list (forkspace snapshots)`);
+    }
+    const candidates = matches.map((s) => ({ id: s.id, sandboxId: s.sandboxId, createdAtMs: s.createdAtMs }));
+    throw new ProtocolError(
+      ErrorCodes.AmbiguousReference,
+      `${matches.length} snapshots are labelled "${ref}" (${candidates.map((c) => c.id).join(', ')}); give one of their ids instead`,
+      { label: ref, candidates },
+    );
+  }
+
+  /** A sandbox id, a snapshot id, or a unique snapshot label (for what takes either). */
+  refOf(ref: string): Promise<string> {
+    return ID.test(ref) ? Promise.resolve(ref) : this.snapshotIdOf(ref);
+  }
 
   /** `owner`: the connection (or agent) the sandbox belongs to unless `p.detached`. */
   async create(p: CreateParams, owner?: string, instance = false) {
@@ -104,8 +138,16 @@ export class SandboxService {
     return { sandbox: publicSandbox((await this.runtime.request(RtSandboxGet, { sandboxId })).sandbox) };
   }
 
-  async list() {
-    return { sandboxes: (await this.runtime.request(RtSandboxList, {})).sandboxes.map(publicSandbox) };
+  async list(filter: SandboxFilter = {}) {
+    const [key, value] = filter.label === undefined ? [] : splitLabel(filter.label);
+    const all = (await this.runtime.request(RtSandboxList, {})).sandboxes.map(publicSandbox);
+    const sandboxes = all.filter(
+      (s) =>
+        (filter.state === undefined || s.state === filter.state) &&
+        (filter.environment === undefined || s.environment === filter.environment) &&
+        (key === undefined || (key in s.labels && (value === undefined || s.labels[key] === value))),
+    );
+    return { sandboxes };
   }
 
   pause(sandboxId: string) {
@@ -134,12 +176,12 @@ export class SandboxService {
     return { snapshot: publicSnapshot(r.snapshot), timings: r.timings };
   }
 
-  restore(snapshotId: string, policy?: RtPolicy) {
-    return this.runtime.request(RtSnapshotRestore, { snapshotId, policy });
+  async restore(snapshot: string, policy?: RtPolicy) {
+    return this.runtime.request(RtSnapshotRestore, { snapshotId: await this.snapshotIdOf(snapshot), policy });
   }
 
-  branch(snapshotId: string, count: number, policy?: RtPolicy) {
-    return this.runtime.request(RtSnapshotBranch, { snapshotId, count, policy });
+  async branch(snapshot: string, count: number, policy?: RtPolicy) {
+    return this.runtime.request(RtSnapshotBranch, { snapshotId: await this.snapshotIdOf(snapshot), count, policy });
   }
 
   async setPolicy(
@@ -159,24 +201,29 @@ export class SandboxService {
     return { sandboxId, policy: publicPolicy(r.policy) };
   }
 
-  async getSnapshot(snapshotId: string) {
+  async getSnapshot(snapshot: string) {
+    const snapshotId = await this.snapshotIdOf(snapshot);
     return { snapshot: publicSnapshot((await this.runtime.request(RtSnapshotGet, { snapshotId })).snapshot) };
   }
 
-  async listSnapshots() {
-    return { snapshots: (await this.runtime.request(RtSnapshotList, {})).snapshots.map(publicSnapshot) };
+  async listSnapshots(filter: { sandboxId?: string; label?: string } = {}) {
+    const all = (await this.runtime.request(RtSnapshotList, {})).snapshots.map(publicSnapshot);
+    const snapshots = all.filter(
+      (s) => (filter.sandboxId === undefined || s.sandboxId === filter.sandboxId) && (filter.label === undefined || s.label === filter.label),
+    );
+    return { snapshots };
   }
 
-  deleteSnapshot(snapshotId: string) {
-    return this.runtime.request(RtSnapshotDelete, { snapshotId });
+  async deleteSnapshot(snapshot: string) {
+    return this.runtime.request(RtSnapshotDelete, { snapshotId: await this.snapshotIdOf(snapshot) });
   }
 
-  diff(a: string, b: string) {
-    return this.runtime.request(RtBranchDiff, { a, b });
+  async diff(a: string, b: string) {
+    return this.runtime.request(RtBranchDiff, { a: await this.refOf(a), b: await this.refOf(b) });
   }
 
-  merge(from: string, into: string, strategy: string) {
-    return this.runtime.request(RtBranchMerge, { from, into, strategy });
+  async merge(from: string, into: string, strategy: string) {
+    return this.runtime.request(RtBranchMerge, { from: await this.refOf(from), into, strategy });
   }
 
   /** environment → sandboxes made from it → their snapshots → sandboxes made from those → ... */
@@ -184,6 +231,11 @@ export class SandboxService {
     const [{ sandboxes }, { snapshots }] = await Promise.all([this.list(), this.listSnapshots()]);
     return { roots: buildTree(sandboxes, snapshots, includeDestroyed) };
   }
+}
+
+function splitLabel(label: string): [string, string | undefined] {
+  const i = label.indexOf('=');
+  return i < 0 ? [label, undefined] : [label.slice(0, i), label.slice(i + 1)];
 }
 
 export function buildTree(sandboxes: Sandbox[], snapshots: Snapshot[], includeDestroyed: boolean): TreeNode[] {

@@ -67,6 +67,8 @@ export const ErrorCodes = {
   FileNotFound: -33014,
   /** A snapshot label names more than one snapshot; `data.candidates` lists them: give an id. */
   AmbiguousReference: -33015,
+  /** No API key with that id (`forkspace keys list` shows them). */
+  KeyNotFound: -33016,
 } as const;
 
 export type ErrorCodeName = keyof typeof ErrorCodes;
@@ -105,6 +107,7 @@ export const HTTP_STATUS: Record<ErrorCodeName, number> = {
   MergeConflict: 409,
   FileNotFound: 404,
   AmbiguousReference: 400,
+  KeyNotFound: 404,
 };
 
 export function httpStatusOf(code: number): number {

@@ -1,0 +1,134 @@
+// The Direct HTTP API's WebSocket streams: an execution's output (/v1/executions/{execId}/stream) and a
+// terminal's (/v1/terminals/{terminalId}/stream). Each frame is one JSON text message. A client that
+// lost its connection reconnects with ?after=<the last seq it got> and receives exactly the frames after
+// it: the agent replays them from the stream's log, then follows live; the last frame says it ended.
+import type * as http from 'node:http';
+import type * as net from 'node:net';
+import { WebSocketServer, type WebSocket } from 'ws';
+import { ErrorCodes, ExecStream, ProtocolError, TerminalClientFrame, TerminalStream } from '../protocol';
+import type { TerminalStreamFrame } from '../protocol';
+import { matchRoute, queryFieldTypes, ROUTES } from '../protocol/routes';
+import type { ExecutionService } from '../core/executions';
+import type { TerminalService } from '../core/terminals';
+import type { Unsubscribe } from '../core/streamLog';
+import { refuseUpgrade } from './httpAnswers';
+
+const MAX_CLIENT_FRAME = 1 << 20;
+
+export class RestStreams {
+  private readonly wss = new WebSocketServer({ noServer: true, maxPayload: MAX_CLIENT_FRAME });
+
+  constructor(
+    private readonly executions: ExecutionService,
+    private readonly terminals: TerminalService,
+  ) {}
+
+  /** Takes over an authenticated upgrade request under /v1/ (not /v1/expose/). */
+  upgrade(req: http.IncomingMessage, socket: net.Socket, head: Buffer, url: URL): void {
+    try {
+      const match = matchRoute(ROUTES, 'GET', url.pathname);
+      if (!match || 'allow' in match || match.route.target.kind !== 'stream') {
+        throw new ProtocolError(ErrorCodes.MethodNotFound, `no WebSocket stream at ${url.pathname}; streams are /v1/executions/{execId}/stream and /v1/terminals/{terminalId}/stream`);
+      }
+      const target = match.route.target;
+      const after = afterOf(url, target.query);
+      const open = target === ExecStream ? this.execStream(match.pathParams.execId, after) : target === TerminalStream ? this.terminalStream(match.pathParams.terminalId, after) : undefined;
+      if (!open) throw new ProtocolError(ErrorCodes.MethodNotFound, `no stream handler for ${target.name}`);
+      this.wss.handleUpgrade(req, socket, head, (ws) => open(ws));
+    } catch (e) {
+      refuseUpgrade(socket, e instanceof ProtocolError ? e : new ProtocolError(ErrorCodes.InternalError, String(e)));
+    }
+  }
+
+  close(): void {
+    for (const ws of this.wss.clients) ws.terminate();
+    this.wss.close();
+  }
+
+  /** Checks the execution exists before upgrading (so an unknown id is a 404, not a closed socket). */
+  private execStream(execId: string, after: number): (ws: WebSocket) => void {
+    if (!this.executions.has(execId)) {
+      throw new ProtocolError(ErrorCodes.ExecNotFound, `no execution ${execId} (never started here, or ended more than 10 minutes ago)`);
+    }
+    return (ws) =>
+      follow(ws, (sendFrame, close) =>
+        this.executions.subscribe(execId, after, {
+          item: (c) => sendFrame({ type: 'output', execId, stream: c.stream, data: c.data, seq: c.seq }),
+          gap: (from, to) => sendFrame({ type: 'gap', execId, from, to }),
+          end: (execution) => {
+            sendFrame({ type: 'end', execution });
+            close('ended');
+          },
+        }),
+      );
+  }
+
+  private terminalStream(terminalId: string, after: number): (ws: WebSocket) => void {
+    if (!this.terminals.has(terminalId)) {
+      throw new ProtocolError(ErrorCodes.ExecNotFound, `no terminal ${terminalId} (closed, or ended more than 10 minutes ago); open one with terminal/open`);
+    }
+    return (ws) => {
+      ws.on('message', (data, isBinary) => {
+        const frame = isBinary ? undefined : parseClientFrame(data.toString());
+        if (!frame) {
+          ws.close(1008, 'send JSON text frames {"type":"input","data"} or {"type":"resize","cols","rows"}');
+          return;
+        }
+        const done = frame.type === 'input' ? this.terminals.input(terminalId, frame.data) : this.terminals.resize(terminalId, frame.cols, frame.rows);
+        done.catch((e: Error) => ws.close(1011, e.message.slice(0, 120)));
+      });
+      follow<TerminalStreamFrame>(ws, (sendFrame, close) =>
+        this.terminals.subscribe(terminalId, after, {
+          item: (c) => sendFrame({ type: 'output', terminalId, data: c.data, seq: c.seq }),
+          gap: (from, to) => sendFrame({ type: 'gap', terminalId, from, to }),
+          end: (e) => {
+            sendFrame({ type: 'exit', terminalId, exitCode: e.exitCode });
+            close('exited');
+          },
+        }),
+      );
+    };
+  }
+}
+
+/** Sends a log's frames on a socket until the log ends (then closes it normally) or the socket closes. */
+function follow<F>(ws: WebSocket, subscribe: (send: (f: F) => void, close: (reason: string) => void) => Unsubscribe): void {
+  let unsubscribe: Unsubscribe = () => {};
+  let closed = false;
+  ws.on('close', () => ((closed = true), unsubscribe()));
+  ws.on('error', () => unsubscribe());
+  try {
+    const u = subscribe(
+      (f) => ws.readyState === ws.OPEN && ws.send(JSON.stringify(f)),
+      (reason) => ws.close(1000, reason),
+    );
+    if (closed) u();
+    else unsubscribe = u;
+  } catch (e) {
+    ws.close(1011, (e as Error).message.slice(0, 120));
+  }
+}
+
+function parseClientFrame(text: string) {
+  try {
+    const r = TerminalClientFrame.safeParse(JSON.parse(text));
+    return r.success ? r.data : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** `?after=N` (and nothing else the stream does not take). */
+function afterOf(url: URL, query: typeof ExecStream.query): number {
+  const types = queryFieldTypes(query);
+  const raw: Record<string, unknown> = {};
+  for (const [k, v] of url.searchParams) raw[k] = types[k] === 'integer' && /^\d+$/.test(v) ? Number(v) : v;
+  const r = query.safeParse(raw);
+  if (!r.success) {
+    throw new ProtocolError(
+      ErrorCodes.InvalidParams,
+      `invalid stream query: ${r.error.issues.map((i) => `${i.path.join('.') || 'query'}: ${i.message}`).join('; ')}; use ?after=<last seq received>`,
+    );
+  }
+  return (r.data as { after?: number }).after ?? 0;
+}
