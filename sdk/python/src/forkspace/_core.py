@@ -14,6 +14,24 @@ T = TypeVar("T")
 #: default: the seed's two URLs allow splitting them behind a proxy).
 EXECUTOR_METHODS = frozenset({"exec/run", "exec/start", "exec/get", "exec/cancel", "exec/log", "exec/branch", "sandbox/exec"})
 
+#: Methods that may legitimately take long (the first use of an environment builds it, about a minute for
+#: a Debian one; CRIU work on large memory), in seconds; the others use the client's timeout.
+SLOW_METHODS: dict[str, float] = {
+    "sandbox/create": 900.0,
+    "instance/start": 900.0,
+    "env/build": 1800.0,
+    "snapshot/create": 300.0,
+    "snapshot/restore": 300.0,
+    "snapshot/branch": 300.0,
+    "sandbox/stop": 300.0,
+    "sandbox/start": 300.0,
+    "instance/stop": 300.0,
+    "instance/resume": 300.0,
+    "branch/merge": 300.0,
+    "branch/diff": 300.0,
+    "ssh/prepare": 120.0,
+}
+
 #: Slack added to a run's own timeout before the HTTP layer gives up on the answer.
 RUN_TIMEOUT_MARGIN_S = 60.0
 
@@ -27,6 +45,8 @@ class Core:
         return self.executor if method in EXECUTOR_METHODS else self.platform
 
     async def call(self, method: str, params: Mapping[str, Any] | None = None, *, timeout: float | None = None) -> Any:
+        if timeout is None:
+            timeout = SLOW_METHODS.get(method)
         return await self.transport_for(method).call(method, dict(params or {}), timeout=timeout)
 
     async def call_as(self, cls: type[T], method: str, params: Mapping[str, Any] | None = None, *, key: str | None = None, timeout: float | None = None) -> T:

@@ -179,6 +179,10 @@ class SandboxFileNotFoundError(NotFoundError):
     """No file or directory at that path inside the sandbox or snapshot."""
 
 
+class KeyNotFoundError(NotFoundError):
+    """No API key with that id (``forkspace keys list`` shows them)."""
+
+
 class CommandNotFoundError(NotFoundError):
     """The command does not exist (or is not executable) inside the sandbox."""
 
@@ -276,6 +280,7 @@ ERROR_TABLE: dict[str, tuple[int, type[ForkspaceError]]] = {
     "MergeConflict": (-33013, MergeConflictError),
     "FileNotFound": (-33014, SandboxFileNotFoundError),
     "AmbiguousReference": (-33015, AmbiguousReferenceError),
+    "KeyNotFound": (-33016, KeyNotFoundError),
 }
 
 _BY_CODE: dict[int, type[ForkspaceError]] = {code: cls for code, cls in ERROR_TABLE.values()}
@@ -342,6 +347,7 @@ __all__ = [
     "InternalError",
     "InvalidParamsError",
     "InvalidRequestError",
+    "KeyNotFoundError",
     "MergeConflict",
     "MergeConflictError",
     "MethodNotFoundError",

@@ -256,7 +256,7 @@ class Environments:
 
     async def build(self, name: str) -> Mapping[str, Any]:
         """Builds an environment once (later calls return at once); can take a minute for Debian ones."""
-        result: Mapping[str, Any] = await self._client._core.call("env/build", {"name": name}, timeout=float("inf"))
+        result: Mapping[str, Any] = await self._client._core.call("env/build", {"name": name})
         return result
 
     async def configure_pool(self, environment: str, min: int, max: int) -> Mapping[str, Any]:
