@@ -13,6 +13,7 @@ bash "$here/install-system.sh"
 bash "$here/install-criu.sh"
 bash "$here/install-dropbear.sh"
 bash "$here/install-node.sh"
+bash "$here/install-python-sdk.sh"
 node_bin=$(forkspace_node)
 export PATH="$(dirname "$node_bin"):$PATH"
 

@@ -40,6 +40,7 @@ suite rust rust_tests
 suite typecheck type_check
 suite unit npx mocha --config test/.mocharc.unit.json
 suite integration npx mocha --config test/.mocharc.integration.json
+suite python-sdk bash scripts/test-python-sdk.sh
 
 if [ ${#failed[@]} -gt 0 ]; then
   printf '\033[1;31mfailed suites: %s\033[0m\n' "${failed[*]}" >&2

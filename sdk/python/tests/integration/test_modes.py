@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import time
 
+import pytest
+
 from forkspace import CommandNotFoundError, ExecutionMode, FaaSPlatformClient
 
 
@@ -21,7 +23,7 @@ async def test_ephemeral_collect_and_stdin(client: FaaSPlatformClient) -> None:
 
 
 async def test_cached_mode_returns_the_stored_result(client: FaaSPlatformClient) -> None:
-    cmd = f"echo cached-{time.time_ns()}; date +%s%N"
+    cmd = f"echo cached-{time.time_ns()}; cat /proc/sys/kernel/random/uuid"
     first = await client.execute_cached(cmd, "busybox")
     second = await client.execute_cached(cmd, "busybox")
     assert not first.cached and second.cached and second.stdout == first.stdout
@@ -101,13 +103,10 @@ async def test_streaming_callbacks_and_handles(client: FaaSPlatformClient) -> No
         assert "".join(lines) == "one\ntwo\n" and r2.sandbox_id == sbx.id
 
 
-async def test_a_missing_command(client: FaaSPlatformClient) -> None:
-    r = await client.execute(["no-such-program"], environment="busybox")
-    assert r.exit_code == 127
+async def test_a_missing_command_is_an_error_not_a_result(client: FaaSPlatformClient) -> None:
+    with pytest.raises(CommandNotFoundError, match="no-such-program"):
+        await client.execute(["no-such-program"], environment="busybox")
     handle = await client.start(["no-such-program"], environment="busybox")
-    try:
+    with pytest.raises(CommandNotFoundError):
         await handle.result()
-    except CommandNotFoundError:
-        pass
-    else:
-        assert (await handle.get()).result is not None
+    assert (await handle.get()).state == "failed"

@@ -31,8 +31,9 @@ async def test_async_with_destroys_the_sandbox_even_when_the_body_raises(client:
     with pytest.raises(Boom):
         async with client.sandbox("busybox").with_memory("64M") as sbx:
             seen.append(sbx.id)
-            r = await sbx.exec("echo inside; cat /sys/fs/cgroup/memory.max 2>/dev/null || cat /sys/fs/cgroup/memory/memory.limit_in_bytes")
-            assert r.stdout.splitlines() == ["inside", str(64 << 20)]
+            r = await sbx.exec("echo inside")
+            assert r.stdout == "inside\n"
+            assert sbx.info is not None and sbx.info.spec.memory_bytes == 64 << 20
             raise Boom("the body failed")
     await assert_gone(client, seen[0])
     with pytest.raises(Boom):
@@ -47,7 +48,7 @@ async def test_fluent_run_applies_limits_and_timeout(client: FaaSPlatformClient)
     r = await client.sandbox("python:3.11").with_memory("512M").with_timeout(30_000).run("python -c 'print(40 + 2)'")
     assert r.exit_code == 0 and r.stdout == "42\n" and r.environment.startswith("python")
     slow = await client.sandbox("busybox").with_timeout(300).run("sleep 5")
-    assert slow.timed_out and slow.exit_code == 124
+    assert slow.timed_out and not slow.ok and slow.duration_ms < 4000
     oom = await client.sandbox("python").with_memory("32M").run(["python3", "-c", "b = bytearray(256 << 20)"])
     assert oom.oom_killed and not oom.ok
 

@@ -35,8 +35,9 @@ async def test_stream_resumes_after_the_connection_is_cut(stack: StackInfo) -> N
 
 
 async def test_reattach_from_a_seq(client: FaaSPlatformClient) -> None:
-    handle = await client.start("for i in 1 2 3 4; do echo $i; done", environment="busybox")
+    handle = await client.start("for i in 1 2 3 4; do echo $i; sleep 0.05; done", environment="busybox")
     await handle.wait()
     all_chunks = [c async for c in client.executions.stream(handle.exec_id)]
+    assert "".join(c.data for c in all_chunks) == "1\n2\n3\n4\n" and len(all_chunks) >= 3
     later = [c async for c in client.executions.stream(handle.exec_id, after=all_chunks[1].seq)]
     assert later == all_chunks[2:]

@@ -6,6 +6,7 @@ import asyncio
 
 import pytest
 
+import forkspace
 import forkspace.sync
 
 from .conftest import StackInfo
@@ -23,8 +24,8 @@ def test_sync_client(stack: StackInfo) -> None:
                 sbx.files.write("/root/x", "y")
                 assert sbx.exec("cat /root/x").stdout == "y"
                 1 / 0
-        info = client.run(client.aio.sandboxes.get(ids[0]))
-        assert client.run(info.refresh()).state == "destroyed"
+        with pytest.raises(forkspace.SandboxNotFoundError):
+            client.run(client.aio.sandboxes.get(ids[0]))
 
 
 def test_sync_inside_a_loop_is_refused(stack: StackInfo) -> None:
