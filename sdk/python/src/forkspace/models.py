@@ -136,6 +136,10 @@ class SnapshotCreated:
     snapshot: Snapshot
     timings: SnapshotTimings
 
+    @property
+    def id(self) -> str:
+        return self.snapshot.id
+
 
 @dataclass(frozen=True, slots=True)
 class Restored:

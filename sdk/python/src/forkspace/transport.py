@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import socket
 import uuid
 from collections.abc import Mapping
 from email.utils import parsedate_to_datetime
@@ -77,7 +78,7 @@ class HttpTransport:
             timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
             headers=headers,
             # Retries are ours (with the rules above); httpx's own would retry POSTs blindly.
-            transport=httpx.AsyncHTTPTransport(retries=0),
+            transport=httpx.AsyncHTTPTransport(retries=0, socket_options=keepalive_options()),
         )
         if client is not None:
             client.headers.update(headers)
@@ -150,6 +151,17 @@ class HttpTransport:
             if not (safe and is_transient(err) and attempt < self.retry.max_attempts):
                 raise err
             await asyncio.sleep(self.retry.delay(attempt, retry_after))
+
+
+def keepalive_options() -> list[tuple[int, int, int]]:
+    """TCP keepalive probes: a run's request waits as long as the run, so a peer that vanished without a
+    reset (a dead host, a dropped NAT entry) is noticed within about a minute instead of never; the call
+    then fails as a broken connection and is retried under the same Idempotency-Key."""
+    opts = [(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)]
+    for name, value in (("TCP_KEEPIDLE", 30), ("TCP_KEEPINTVL", 10), ("TCP_KEEPCNT", 3)):
+        if hasattr(socket, name):
+            opts.append((socket.IPPROTO_TCP, getattr(socket, name), value))
+    return opts
 
 
 def _why(e: Exception) -> str:
