@@ -425,11 +425,12 @@ class FaaSPlatformClient:
         """What two sandboxes (or snapshots) changed in their files since their nearest common snapshot."""
         return await self._core.call_as(Diff, "branch/diff", {"a": a, "b": b})
 
-    async def merge(self, from_: str, into: str, strategy: MergeStrategy = "fail", *, raise_on_conflict: bool = False) -> MergeResult:
+    async def merge(self, from_: str, into: str, strategy: MergeStrategy = "fail", *, raise_on_conflict: bool = True) -> MergeResult:
         """Three-way merges ``from_``'s file changes into the running sandbox ``into`` (files only; processes
-        are not merged). With strategy ``fail`` and conflicts nothing is applied and the result says so:
-        ``aborted`` is True and ``conflicts`` lists each file with both sides. ``raise_on_conflict=True``
-        raises :class:`MergeConflictError` (with ``.conflicts``) instead."""
+        are not merged). With strategy ``fail`` and conflicts nothing is applied and
+        :class:`MergeConflictError` is raised, its ``conflicts`` listing each file with both sides (as the
+        TS SDK and the CLI do); with ``raise_on_conflict=False`` the same comes back as data instead:
+        a result with ``aborted`` True and ``conflicts``."""
         try:
             return await self._core.call_as(MergeResult, "branch/merge", {"from": from_, "into": into, "strategy": strategy})
         except MergeConflictError as e:

@@ -47,16 +47,26 @@ class ForkspaceError(Exception):
     def __repr__(self) -> str:
         return f"{type(self).__name__}(code={self.code!r}, status={self.status!r}, message={self.message!r})"
 
+    @property
+    def transient(self) -> bool:
+        """Worth retrying as is: the agent or the network was briefly unavailable (the SDK already did,
+        with backoff, before raising)."""
+        from .retry import is_transient
+
+        return is_transient(self)
+
 
 # --- the client's side of the wire -------------------------------------------------------------------------
 
 
 class ForkspaceConnectionError(ForkspaceError):
-    """The agent could not be reached (refused, reset, DNS), after the retries allowed."""
+    """The agent could not be reached, or the connection broke before the answer (refused, reset, DNS),
+    after the retries allowed. (The TS SDK's ConnectionError.)"""
 
 
 class ForkspaceTimeoutError(ForkspaceError):
-    """No answer within the request timeout; the request may or may not have run on the agent."""
+    """No answer within the request timeout; the request may or may not have run on the agent. (The TS
+    SDK's TimeoutError.)"""
 
 
 class ProtocolMismatchError(ForkspaceError):
@@ -83,47 +93,75 @@ class RateLimitError(ForkspaceError):
     """HTTP 429: too many requests; retried with backoff, raised when retries run out."""
 
 
-class ServiceUnavailableError(ForkspaceError):
+class UnavailableError(ForkspaceError):
+    """The agent or its runtime is briefly unavailable (HTTP 503); retried with backoff, raised when the
+    retries run out."""
+
+
+class ServiceUnavailableError(UnavailableError):
     """HTTP 502/503/504 without a protocol code: the agent (or a proxy before it) is not serving now."""
 
 
-class InvalidRequestError(ForkspaceError):
-    """The request itself is wrong; sending it again will fail again."""
+class NotFoundError(ForkspaceError):
+    """Something named in the request does not exist."""
 
 
-class ParseError(InvalidRequestError):
+class InvalidArgumentError(ForkspaceError):
+    """The request itself is wrong (malformed, unknown fields, wrong types, values out of range); sending
+    it again will fail again. The message names the field."""
+
+
+class InvalidRequestError(InvalidArgumentError):
+    """Not a valid request (e.g. a GET with a body, a stream route called without a WebSocket)."""
+
+
+class ConflictError(ForkspaceError):
+    """The request conflicts with the state of things: a sandbox in the wrong state, an id in use, a
+    reused idempotency key, a merge with conflicts."""
+
+
+class ParseError(InvalidArgumentError):
     """The agent could not parse the body as JSON."""
 
 
-class MethodNotFoundError(InvalidRequestError):
+class MethodNotFoundError(NotFoundError):
     """No such method or route."""
 
 
-class InvalidParamsError(InvalidRequestError):
+class InvalidParamsError(InvalidArgumentError):
     """A parameter has a wrong type, an unknown name or a value out of range; the message names it."""
 
 
-class PayloadTooLargeError(InvalidRequestError):
+class PayloadTooLargeError(InvalidArgumentError):
     """The body exceeds the agent's size limit; send files in chunks (``files.upload`` does)."""
 
 
-class IdempotencyKeyReusedError(InvalidRequestError):
+class IdempotencyKeyReusedError(ConflictError):
     """An Idempotency-Key was used before for a different request (the SDK makes a fresh key per call)."""
 
 
-class VerbNotAllowedError(InvalidRequestError):
+class VerbNotAllowedError(InvalidArgumentError):
     """The path exists but not with this HTTP verb; ``data["allow"]`` lists the verbs it takes."""
 
 
-class UnsupportedMediaTypeError(InvalidRequestError):
+class UnsupportedMediaTypeError(InvalidArgumentError):
     """The body was not ``application/json``."""
 
 
-class AmbiguousReferenceError(InvalidRequestError):
-    """A snapshot label names more than one snapshot; ``data["candidates"]`` lists them: give an id."""
+class AmbiguousReferenceError(InvalidArgumentError):
+    """A snapshot label names more than one snapshot; :attr:`candidates` lists them: give an id."""
+
+    @property
+    def candidates(self) -> list[Any]:
+        found = self.data.get("candidates", []) if isinstance(self.data, Mapping) else []
+        return list(found) if isinstance(found, list) else []
 
 
-class ServerNotInitializedError(ForkspaceError):
+class InternalError(ForkspaceError):
+    """A bug or an unexpected condition in the agent; its log has details."""
+
+
+class ServerNotInitializedError(InternalError):
     """A request came before ``initialize`` (JSON-RPC connections only)."""
 
 
@@ -131,23 +169,19 @@ class RequestCancelledError(ForkspaceError):
     """The request was cancelled before it finished."""
 
 
-class ShuttingDownError(ForkspaceError):
+class ShuttingDownError(UnavailableError):
     """The agent is shutting down and takes no new work; retried, then raised."""
 
 
-class ConnectionClosedError(ForkspaceError):
+class ConnectionClosedError(ForkspaceConnectionError):
     """The agent's connection closed before the answer; the request may or may not have run."""
 
 
-class InternalError(ForkspaceError):
-    """A bug or an unexpected condition in the agent; its log has details."""
-
-
-class RuntimeUnavailableError(ForkspaceError):
+class RuntimeUnavailableError(UnavailableError):
     """forkspace-rt is not running and could not be started; the message says why."""
 
 
-class RuntimeFailedError(ForkspaceError):
+class RuntimeFailedError(InternalError):
     """A kernel step failed in the runtime; ``data`` names the step, path and errno."""
 
 
@@ -157,10 +191,6 @@ class CheckpointFailedError(RuntimeFailedError):
 
 class UnsupportedError(ForkspaceError):
     """This host cannot provide the feature; the message says what to install."""
-
-
-class NotFoundError(ForkspaceError):
-    """Something named in the request does not exist."""
 
 
 class SandboxNotFoundError(NotFoundError):
@@ -183,32 +213,32 @@ class KeyNotFoundError(NotFoundError):
     """No API key with that id (``forkspace keys list`` shows them)."""
 
 
-class CommandNotFoundError(NotFoundError):
+class CommandNotFoundError(ForkspaceError):
     """The command does not exist (or is not executable) inside the sandbox."""
 
 
-class EnvironmentError_(ForkspaceError):
-    """Base of the environment errors (named with a trailing underscore: ``EnvironmentError`` is a
-    builtin alias of ``OSError``)."""
+class ForkspaceEnvironmentError(ForkspaceError):
+    """Unknown environment, not built, or its build failed (the TS SDK's EnvironmentError; Python's own
+    ``EnvironmentError`` is an alias of ``OSError``)."""
 
 
-class EnvironmentUnknownError(EnvironmentError_, NotFoundError):
+class EnvironmentUnknownError(ForkspaceEnvironmentError, InvalidArgumentError):
     """Unknown environment name; ``data["known"]`` lists the known ones."""
 
 
-class EnvironmentNotBuiltError(EnvironmentError_):
+class EnvironmentNotBuiltError(ForkspaceEnvironmentError):
     """The environment exists but is not built; the agent builds it on first use."""
 
 
-class EnvironmentBuildFailedError(EnvironmentError_):
+class EnvironmentBuildFailedError(ForkspaceEnvironmentError):
     """Building the environment failed; the message carries the build tool's last output."""
 
 
-class ExecIdInUseError(InvalidRequestError):
+class ExecIdInUseError(ConflictError):
     """The exec id is already used by a running execution; choose another (or let the SDK choose)."""
 
 
-class SandboxStateError(ForkspaceError):
+class SandboxStateError(ConflictError):
     """The sandbox is in a state the request cannot act on; the message says which state it needs."""
 
 
@@ -233,7 +263,7 @@ class MergeConflict:
         )
 
 
-class MergeConflictError(ForkspaceError):
+class MergeConflictError(ConflictError):
     """A merge with strategy ``fail`` found conflicts and applied nothing; ``conflicts`` lists them with
     both sides. Merge again with ``strategy="ours"`` or ``"theirs"``, or resolve the files first."""
 
@@ -244,6 +274,10 @@ class MergeConflictError(ForkspaceError):
         raw = self.data.get("conflicts", []) if isinstance(self.data, Mapping) else []
         self.conflicts = [MergeConflict.from_wire(c) for c in raw if isinstance(c, Mapping)]
 
+
+#: The TS SDK's names for the same classes.
+CheckpointError = CheckpointFailedError
+ExecutionNotFoundError = ExecNotFoundError
 
 # --- the one table -----------------------------------------------------------------------------------------
 
@@ -288,7 +322,9 @@ _NAME_BY_CODE: dict[int, str] = {code: name for name, (code, _) in ERROR_TABLE.i
 
 #: For answers without a protocol code (a proxy or gateway in front of the agent): by HTTP status.
 _BY_STATUS: dict[int, type[ForkspaceError]] = {
-    400: InvalidRequestError,
+    400: InvalidArgumentError,
+    409: ConflictError,
+    422: InvalidArgumentError,
     401: AuthenticationError,
     403: PermissionDeniedError,
     404: NotFoundError,
@@ -328,15 +364,18 @@ def error_from_wire(body: Any, status: int | None = None) -> ForkspaceError:
 __all__ = [
     "ERROR_TABLE",
     "AuthenticationError",
+    "CheckpointError",
     "CheckpointFailedError",
     "CommandNotFoundError",
+    "ConflictError",
     "ConnectionClosedError",
     "EnvironmentBuildFailedError",
-    "EnvironmentError_",
+    "ForkspaceEnvironmentError",
     "EnvironmentNotBuiltError",
     "EnvironmentUnknownError",
     "ExecIdInUseError",
     "ExecNotFoundError",
+    "ExecutionNotFoundError",
     "ForkspaceConnectionError",
     "ForkspaceError",
     "ForkspaceTimeoutError",
@@ -345,6 +384,7 @@ __all__ = [
     "UnsupportedMediaTypeError",
     "VerbNotAllowedError",
     "InternalError",
+    "InvalidArgumentError",
     "InvalidParamsError",
     "InvalidRequestError",
     "KeyNotFoundError",
@@ -368,6 +408,7 @@ __all__ = [
     "ShuttingDownError",
     "SnapshotNotFoundError",
     "TangleNotConfiguredError",
+    "UnavailableError",
     "UnsupportedError",
     "error_class",
     "error_from_wire",

@@ -11,21 +11,10 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass, field
 
-from .errors import (
-    ForkspaceConnectionError,
-    ForkspaceError,
-    RateLimitError,
-    RuntimeUnavailableError,
-    ServiceUnavailableError,
-    ShuttingDownError,
-)
+from .errors import ForkspaceConnectionError, ForkspaceError, RateLimitError, UnavailableError
 
-_TRANSIENT: tuple[type[ForkspaceError], ...] = (
-    ServiceUnavailableError,
-    RateLimitError,
-    ShuttingDownError,
-    RuntimeUnavailableError,
-)
+#: 503s (ShuttingDown, RuntimeUnavailable, a gateway's), 429s and broken connections.
+_TRANSIENT: tuple[type[ForkspaceError], ...] = (UnavailableError, RateLimitError, ForkspaceConnectionError)
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,8 +48,6 @@ NO_RETRY = RetryPolicy(max_attempts=1)
 def is_transient(err: ForkspaceError) -> bool:
     """Whether trying again may succeed (whether it is safe to is the transport's call: see its
     ``_may_retry``)."""
-    if isinstance(err, ForkspaceConnectionError):
-        return True
     return isinstance(err, _TRANSIENT)
 
 

@@ -175,7 +175,7 @@ class Sandbox:
         """What this sandbox and ``other`` changed in their files since their common snapshot."""
         return await self._client.diff(self.id, _id(other))
 
-    async def merge_from(self, other: Sandbox | str, strategy: MergeStrategy = "fail", *, raise_on_conflict: bool = False) -> MergeResult:
+    async def merge_from(self, other: Sandbox | str, strategy: MergeStrategy = "fail", *, raise_on_conflict: bool = True) -> MergeResult:
         """Three-way merges ``other``'s file changes into this sandbox (processes are not merged)."""
         return await self._client.merge(_id(other), self.id, strategy, raise_on_conflict=raise_on_conflict)
 

@@ -111,10 +111,10 @@ async def test_merge_conflicts_as_data_or_raised() -> None:
             "conflicts": [{"path": "/f", "into": "modified", "from": "modified", "reason": "same lines", "detail": "<<<"}]}
     conflict = error_from_wire({"error": {"code": -33013, "name": "MergeConflict", "message": "1 conflict", "data": data}}, 409)
     client, t = client_with({"branch/merge": conflict})
-    m = await client.merge("b", "a")
+    m = await client.merge("b", "a", raise_on_conflict=False)
     assert m.aborted and m.conflicts[0].path == "/f" and m.base == "s" and m.applied == []
     with pytest.raises(MergeConflictError) as info:
-        await client.merge("b", "a", raise_on_conflict=True)
+        await client.merge("b", "a")
     assert info.value.conflicts[0].reason == "same lines"
     assert t.calls[0].params == {"from": "b", "into": "a", "strategy": "fail"}
 

@@ -65,7 +65,7 @@ def test_answers_without_a_code_map_by_status(status: int, cls: type[E.Forkspace
 
 def test_an_unknown_code_keeps_its_number() -> None:
     e = error_from_wire(E_body(-33999, "SomethingNew", "new"), 400)
-    assert type(e) is E.InvalidRequestError and e.code == -33999 and e.name == "SomethingNew"
+    assert type(e) is E.InvalidArgumentError and e.code == -33999 and e.name == "SomethingNew"
 
 
 def E_body(code: int, name: str, message: str, data: object = None) -> dict[str, object]:
@@ -73,3 +73,13 @@ def E_body(code: int, name: str, message: str, data: object = None) -> dict[str,
     if data is not None:
         err["data"] = data
     return {"error": err}
+
+
+def test_the_tree_mirrors_the_ts_sdk() -> None:
+    assert issubclass(E.MergeConflictError, E.ConflictError) and issubclass(E.SandboxStateError, E.ConflictError)
+    assert issubclass(E.InvalidParamsError, E.InvalidArgumentError) and issubclass(E.AmbiguousReferenceError, E.InvalidArgumentError)
+    assert issubclass(E.ShuttingDownError, E.UnavailableError) and issubclass(E.RuntimeUnavailableError, E.UnavailableError)
+    assert issubclass(E.ConnectionClosedError, E.ForkspaceConnectionError)
+    assert E.CheckpointError is E.CheckpointFailedError and E.ExecutionNotFoundError is E.ExecNotFoundError
+    assert E.ShuttingDownError("x").transient and E.ForkspaceConnectionError("x").transient
+    assert not E.InvalidParamsError("x").transient and not E.SandboxNotFoundError("x").transient
