@@ -148,6 +148,8 @@ export function buildOpenApi(routes: readonly Route[] = ROUTES, info: { version:
       },
       ...(route.admin ? { 'x-forkspace-admin': true, description: 'Admin only: needs the agent\'s own token, not an API key.' } : {}),
       ...(isStream ? { 'x-forkspace-websocket': true } : {}),
+      /** The component of the method's whole params (path, query and body together), for generators. */
+      'x-forkspace-params': REF(params),
     };
     (paths[route.path] ??= {})[route.verb.toLowerCase()] = op;
   }
