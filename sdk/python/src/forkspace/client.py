@@ -67,6 +67,9 @@ class FaaSPlatformClient:
         self.files = FilesApi(self._core)
         self.ports = Ports(self)
         self.http = Http(self)
+        #: The TS SDK's name for :attr:`http`.
+        self.exposures = self.http
+        self.branches = Branches(self)
         self.environments = Environments(self)
         self.executions = Executions(self)
         self.keys = Keys(self)
@@ -442,6 +445,16 @@ class FaaSPlatformClient:
         """The branch tree: environment -> sandbox -> snapshot -> sandboxes made from it -> ..."""
         w = await self._core.call("tree/get", {"includeDestroyed": include_destroyed} if include_destroyed else {})
         return [from_wire(TreeNode, n) for n in w["roots"]]
+
+
+class Branches:
+    """``client.branches``: :meth:`FaaSPlatformClient.diff`, ``merge`` and ``tree`` under one noun (as in the TS
+    SDK)."""
+
+    def __init__(self, client: FaaSPlatformClient) -> None:
+        self.diff = client.diff
+        self.merge = client.merge
+        self.tree = client.tree
 
 
 def _merge_result_from_conflict(e: MergeConflictError, from_: str, into: str, strategy: MergeStrategy) -> MergeResult:
