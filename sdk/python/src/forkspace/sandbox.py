@@ -4,6 +4,7 @@ terminals; ``async with`` destroys the sandbox when the block ends, even when it
 from __future__ import annotations
 
 import builtins
+import logging
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from types import TracebackType
@@ -35,6 +36,8 @@ if TYPE_CHECKING:
     from .client import FaaSPlatformClient
 
 OutputCallback = Callable[[str], object]
+
+log = logging.getLogger("forkspace")
 
 
 class Sandbox:
@@ -245,8 +248,12 @@ async def _destroy_on_exit(sbx: Sandbox, exc: BaseException | None) -> None:
     except Exception as destroy_error:
         if exc is None:
             raise
+        note = f"and destroying sandbox {sbx.id} failed too: {destroy_error!r} (destroy it by hand)"
+        log.warning("%s", note)
         if sys.version_info >= (3, 11):
-            exc.add_note(f"and destroying sandbox {sbx.id} failed too: {destroy_error!r} (destroy it by hand)")
+            exc.add_note(note)
+        else:  # shown by tracebacks from 3.11 on; kept for callers either way
+            exc.__notes__ = [*getattr(exc, "__notes__", []), note]  # type: ignore[attr-defined]
 
 
 def _id(s: Sandbox | str) -> str:
