@@ -86,12 +86,15 @@ class Sandboxes:
         w = await self._client._core.call("sandbox/list", drop_none({"state": state, "environment": environment, "label": label}))
         return [from_wire(SandboxInfo, s) for s in w["sandboxes"]]
 
-    async def destroy(self, sandbox_id: str) -> bool:
-        """True when it was destroyed now, False when there was no such sandbox."""
+    async def destroy(self, sandbox_id: str, *, missing_ok: bool = True) -> bool:
+        """True when it was destroyed now, False when there was no such sandbox (or, with
+        ``missing_ok=False``, :class:`SandboxNotFoundError`)."""
         try:
             await self._client._core.call("sandbox/destroy", {"sandboxId": sandbox_id})
             return True
         except SandboxNotFoundError:
+            if not missing_ok:
+                raise
             return False
 
     async def destroy_many(self, sandbox_ids: Sequence[str], *, concurrency: int = 8) -> builtins.list[BatchItem[bool]]:
@@ -110,12 +113,15 @@ class Snapshots:
         w = await self._client._core.call("snapshot/list", drop_none({"sandboxId": sandbox_id, "label": label}))
         return [from_wire(Snapshot, s) for s in w["snapshots"]]
 
-    async def delete(self, snapshot: str) -> bool:
-        """True when deleted now, False when there was no such snapshot."""
+    async def delete(self, snapshot: str, *, missing_ok: bool = True) -> bool:
+        """True when deleted now, False when there was no such snapshot (or, with ``missing_ok=False``,
+        :class:`SnapshotNotFoundError`)."""
         try:
             w = await self._client._core.call("snapshot/delete", {"snapshotId": snapshot})
             return bool(w.get("deleted", True))
         except SnapshotNotFoundError:
+            if not missing_ok:
+                raise
             return False
 
     async def delete_many(self, snapshots: Sequence[str], *, concurrency: int = 8) -> builtins.list[BatchItem[bool]]:
