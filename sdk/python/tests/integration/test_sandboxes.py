@@ -161,3 +161,18 @@ async def test_terminal(client: FaaSPlatformClient) -> None:
             await term.write("exit 3\n")
             rest = [t async for t in term]
             assert term.exit_code == 3, rest
+
+
+async def test_list_filters_and_batch_destroy(client: FaaSPlatformClient) -> None:
+    made = [await client.create_sandbox("busybox", labels={"suite": "py-filters", "n": str(i)}) for i in range(3)]
+    try:
+        mine = await client.sandboxes.list(label="suite=py-filters", state="running")
+        assert sorted(s.id for s in mine) == sorted(s.id for s in made)
+        assert [s.id for s in await client.sandboxes.list(label="n=1")] == [made[1].id]
+        snap = await made[0].snapshot(label="py-filter-snap")
+        assert [s.id for s in await client.snapshots.list(sandbox_id=made[0].id)] == [snap.id]
+        assert [s.id for s in await client.snapshots.list(label="py-filter-snap")] == [snap.id]
+    finally:
+        items = await client.sandboxes.destroy_many([s.id for s in made] + ["sbx-000000000000"])
+    assert [i.value for i in items] == [True, True, True, False]
+    assert await client.sandboxes.list(label="suite=py-filters", state="running") == []
