@@ -7,6 +7,8 @@ import json
 from collections.abc import AsyncIterator, Mapping, Sequence
 from types import TracebackType
 
+from websockets.exceptions import ConnectionClosed
+
 from ._core import Core
 from .errors import SandboxNotFoundError, ExecNotFoundError
 from .streaming import STREAM_RECONNECT, ResumableStream
@@ -47,7 +49,10 @@ class TerminalStream(ResumableStream):
         ws = self._ws
         if ws is None:
             return False
-        await ws.send(json.dumps(frame))
+        try:
+            await ws.send(json.dumps(frame))
+        except ConnectionClosed:
+            return False
         return True
 
 
