@@ -3,6 +3,9 @@
 // snapshots and branches, map/race, instances, terminals, ports and exposures, typed errors, batches,
 // and a retry through a real agent restart.
 import { strict as assert } from 'node:assert';
+import { execFile } from 'node:child_process';
+import * as path from 'node:path';
+import { promisify } from 'node:util';
 import {
   AmbiguousReferenceError,
   CancelledError,
@@ -260,6 +263,17 @@ describe('TypeScript SDK (real agent)', function () {
     await s.stack().startAgent();
     const envs = await pending;
     assert.ok(envs.some((e) => e.name === 'busybox'));
+  });
+
+  it('runs the README\'s example (sdk/ts/examples/quickstart.ts)', async () => {
+    const example = path.resolve(__dirname, '..', '..', 'sdk', 'ts', 'examples', 'quickstart.ts');
+    const { stdout } = await promisify(execFile)(process.execPath, ['--import', 'tsx', example], {
+      env: { ...process.env, FORKSPACE_API_KEY: s.apiKey(), FORKSPACE_URL: s.url() },
+    });
+    assert.match(stdout, /^ephemeral: 42 \(exit 0, /m);
+    assert.match(stdout, /^snapshot: snap-/m);
+    assert.match(stdout, /^checkpointed: step 1 -> step 2 \(now snap-/m);
+    assert.match(stdout, /^branched: a: 2, b: 2, c: 2 /m);
   });
 
   it('runs through the unified client in direct mode', async () => {
