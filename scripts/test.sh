@@ -40,6 +40,8 @@ suite rust rust_tests
 suite typecheck type_check
 suite unit npx mocha --config test/.mocharc.unit.json
 suite integration npx mocha --config test/.mocharc.integration.json
+suite sdk-ts npx mocha --config test/.mocharc.sdk-ts.json
+suite scenarios npx mocha --config test/.mocharc.scenarios.json
 suite python-sdk bash scripts/test-python-sdk.sh
 
 if [ ${#failed[@]} -gt 0 ]; then

@@ -20,6 +20,9 @@ options:
   --file LOCAL[:PATH] copy a local file into the sandbox (repeatable; PATH defaults to its name in --cwd)
   -i, --stdin        send this process's stdin to the command
   --json             print the result as JSON on stdout instead of streaming
+  --checkpoint SNAP  start from snapshot SNAP (id or unique label) and checkpoint the result (prints its id)
+  --checkpointed     run in a fresh sandbox and checkpoint the result
+  --cached           return a stored result of the same run (content-addressed) without running; store one
 
 exit status: the command's, 128+N when signal N ended it, 124 on --timeout, 125 when forkspace itself failed,
 127 when the command does not exist in the sandbox.`;
@@ -36,6 +39,9 @@ export async function runCommand(client: RpcClient, argv: string[]): Promise<num
     file: { value: true, repeat: true },
     stdin: { alias: 'i' },
     json: {},
+    checkpoint: { value: true },
+    checkpointed: {},
+    cached: {},
   });
   if (positionals.length === 0) throw new UsageError(`give the command to run\n\n${RUN_USAGE}`);
   const params: ExecRunParams = { command: positionals };
@@ -60,6 +66,12 @@ export async function runCommand(client: RpcClient, argv: string[]): Promise<num
   });
   if (files.length) params.files = files;
   if (flags.stdin) params.stdin = fs.readFileSync(0, 'utf8');
+  if ([flags.checkpoint !== undefined || flags.checkpointed === true, flags.cached === true].filter(Boolean).length > 1) {
+    throw new UsageError('--cached and --checkpoint/--checkpointed are different modes; give one');
+  }
+  if (typeof flags.checkpoint === 'string') params.checkpointId = flags.checkpoint;
+  if (flags.checkpoint !== undefined || flags.checkpointed) params.mode = 'checkpointed';
+  if (flags.cached) params.mode = 'cached';
 
   const json = flags.json === true;
   const controller = new AbortController();
@@ -79,6 +91,8 @@ export async function runCommand(client: RpcClient, argv: string[]): Promise<num
   try {
     const result = await client.request(ExecRun, params, { signal: controller.signal });
     if (json) process.stdout.write(JSON.stringify(result, null, 2) + '\n');
+    else if (result.checkpointId) process.stderr.write(dim(`checkpoint ${result.checkpointId}`) + '\n');
+    else if (result.cached) process.stderr.write(dim('(cached result: nothing ran)') + '\n');
     if (result.oomKilled) {
       warn(`the sandbox ran out of memory${limits.memoryBytes ? ` (limit ${formatBytes(limits.memoryBytes)})` : ''} and the kernel killed it`);
     }
