@@ -88,6 +88,11 @@ class FaaSPlatformClient:
     async def aclose(self) -> None:
         await self._core.aclose()
 
+    async def call(self, method: str, params: Mapping[str, Any] | None = None, *, timeout: float | None = None) -> Any:
+        """Any protocol method by name with its camelCase params (``client.call('pool/list')``): the JSON
+        result, errors raised as their classes, the same retries."""
+        return await self._core.call(method, params, timeout=timeout)
+
     async def status(self) -> Mapping[str, Any]:
         """The agent's and the runtime's state (version, uptime, running executions)."""
         result: Mapping[str, Any] = await self._core.call("agent/status", {})

@@ -77,3 +77,10 @@ async def test_nothing_listening() -> None:
     async with FaaSPlatformClient(api_key="k", platform_url="http://127.0.0.1:9", retry=NO_RETRY) as nobody:
         with pytest.raises(ForkspaceConnectionError, match="could not connect"):
             await nobody.status()
+
+
+async def test_any_method_by_name(client: FaaSPlatformClient) -> None:
+    pools = await client.call("pool/list")
+    assert isinstance(pools["pools"], list) and isinstance(pools["snapshots"], list)
+    with pytest.raises(SandboxNotFoundError):
+        await client.call("sandbox/pause", {"sandboxId": "sbx-000000000000"})
