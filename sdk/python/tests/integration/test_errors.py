@@ -3,7 +3,6 @@ call and a revoked key is refused at once."""
 
 from __future__ import annotations
 
-import httpx
 import pytest
 
 from forkspace import (
@@ -72,8 +71,6 @@ async def test_stream_refused_without_a_key(stack: StackInfo, client: FaaSPlatfo
 
 
 async def test_nothing_listening() -> None:
-    async with httpx.AsyncClient() as _:
-        pass
     async with FaaSPlatformClient(api_key="k", platform_url="http://127.0.0.1:9", retry=NO_RETRY) as nobody:
         with pytest.raises(ForkspaceConnectionError, match="could not connect"):
             await nobody.status()

@@ -7,7 +7,7 @@ import asyncio
 import json
 import socket
 import struct
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -134,5 +134,3 @@ def sandbox_wire(sid: str = "sbx-1", state: str = "running") -> dict[str, Any]:
         "policy": {"ttlMs": None, "idleTimeoutMs": None, "onExpiry": "snapshot-then-stop", "instance": False, "detached": False},
     }
 
-
-FrameSource = Callable[[int], list[dict[str, Any]]]
