@@ -125,3 +125,12 @@ export function* walk(nodes: TreeNode[]): Generator<TreeNode> {
     yield* walk(n.children);
   }
 }
+
+type Change = 'unchanged' | 'added' | 'modified' | 'deleted';
+
+/** Whether a file changed as `a` on one side and `b` on the other exists on each side: a side that did not
+ * touch it has it when the common base had it, which it did unless the other side added it. */
+export function presence(c: { a: Change; b: Change }): { a: boolean; b: boolean } {
+  const has = (mine: Change, theirs: Change) => mine === 'added' || mine === 'modified' || (mine === 'unchanged' && theirs !== 'added');
+  return { a: has(c.a, c.b), b: has(c.b, c.a) };
+}
