@@ -7,11 +7,11 @@ import { AgentStatusBar } from './agent/statusBar';
 import { registerCommands } from './commands/registerCommands';
 import type { Services } from './commands/services';
 import { SandboxFileSystem, SCHEME } from './fs/sandboxFileSystem';
-import { RunTerminal } from './terminals/runTerminal';
-import type { SandboxTerminal } from './terminals/sandboxTerminal';
-import { BranchesView } from './views/branchesView';
-import { InstancesView } from './views/instancesView';
-import { TangleJobsView } from './views/tangleJobsView';
+import { RunTerminal } from './terminal/runTerminal';
+import type { SandboxTerminal } from './terminal/sandboxTerminal';
+import { BranchesView } from './tree/branchesView';
+import { InstancesView } from './tree/instancesView';
+import { TangleJobsView } from './tree/tangleJobsView';
 
 export interface ForkspaceApi {
   readonly services: Services;
@@ -19,7 +19,7 @@ export interface ForkspaceApi {
 
 export function activate(context: vscode.ExtensionContext): ForkspaceApi {
   const output = vscode.window.createOutputChannel('Forkspace');
-  const agent = new AgentConnection(context.extensionPath, output);
+  const agent = new AgentConnection(context.extensionPath, output, context.secrets);
   const branches = new BranchesView(agent);
   const instances = new InstancesView(agent);
   const runs: RunTerminal[] = [];
@@ -47,13 +47,18 @@ export function activate(context: vscode.ExtensionContext): ForkspaceApi {
     branches,
     instances,
     new AgentStatusBar(agent),
-    vscode.window.registerTreeDataProvider('forkspace.branches', branches),
+    branches.createView('forkspace.branches'),
     vscode.window.registerTreeDataProvider('forkspace.instances', instances),
     vscode.window.registerTreeDataProvider('forkspace.tangleJobs', new TangleJobsView()),
     vscode.workspace.registerFileSystemProvider(SCHEME, new SandboxFileSystem(agent), { isCaseSensitive: true, isReadonly: true }),
     agent.onDidChangeState((s) => {
       if (s.kind === 'error') void explain(context, agent, s.message, s.fix);
       if (s.kind === 'connected' && s.runtimeError) void explain(context, agent, s.runtimeError.message, s.runtimeError.fix);
+    }),
+  );
+  context.subscriptions.push(
+    vscode.workspace.onDidChangeConfiguration((e) => {
+      if (e.affectsConfiguration('forkspace.agent.url') || e.affectsConfiguration('forkspace.agent.socket')) void agent.reconnect().catch(() => {});
     }),
   );
   registerCommands(context, services);

@@ -1,6 +1,6 @@
 // The branch tree as VS Code shows it: labels, descriptions, tooltips, icons and the `contextValue` that
 // decides which menu items a node gets. Pure (no vscode import): unit-tested on its own, rendered by
-// views/branchesView.ts.
+// tree/branchesView.ts.
 import type { Sandbox, Snapshot, TreeNode } from '../../agent/src/protocol';
 
 export type ContextValue =

@@ -14,7 +14,7 @@ import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import { ROOT, Stack } from '../integration/stack';
 import { openBrowser, runExtensionTests, workbenchUrl } from './browser';
-import { CodeServer, installed } from './codeServer';
+import { CodeServer, freePort, installed } from './codeServer';
 import type { E2eResults } from './suite/index';
 import { runUiChecks } from './ui';
 
@@ -50,8 +50,9 @@ async function main(): Promise<number> {
   // Each phase gets a private stack: data dir, sockets, logs, cgroup parent. The extension finds and
   // starts the agent from these variables; the runtime binary is found next to whichever agent bundle
   // runs (the development tree's, then the VSIX's), so it is not pinned.
-  const envOf = (stack: Stack): NodeJS.ProcessEnv => {
-    const env: NodeJS.ProcessEnv = { ...stack.env, FORKSPACE_E2E_RESULTS: results, FORKSPACE_E2E_GREP: smoke ? '@smoke' : '' };
+  const envOf = async (stack: Stack): Promise<NodeJS.ProcessEnv> => {
+    const wsPort = String(await freePort()); // the agent's WebSocket listener, for the forkspace.agent.url test
+    const env: NodeJS.ProcessEnv = { ...stack.env, FORKSPACE_WS_PORT: wsPort, FORKSPACE_E2E_RESULTS: results, FORKSPACE_E2E_GREP: smoke ? '@smoke' : '' };
     delete env.FORKSPACE_RT_BIN;
     return env;
   };
@@ -61,7 +62,7 @@ async function main(): Promise<number> {
 
   // 1. The extension-host suite, on the development tree.
   failed += await phase('host', async (stack) => {
-    await server.start(envOf(stack));
+    await server.start(await envOf(stack));
     try {
       const a = await openBrowser(work);
       const exitCode = await runExtensionTests(a.page, workbenchUrl(server.url, folder, { devPath: ROOT, testsPath }), 15 * 60_000, (l) => say(`  [ext-host] ${l}`)).finally(() => a.close());
@@ -80,7 +81,7 @@ async function main(): Promise<number> {
 
   // 2. UI checks on the packaged extension, whose own agent and runtime start.
   failed += await phase('ui', async (stack) => {
-    await server.start(envOf(stack));
+    await server.start(await envOf(stack));
     try {
       const b = await openBrowser(work);
       const ui = await runUiChecks({ page: b.page, serverUrl: server.url, folder, stack, artifacts, smoke, log: say }).finally(() => b.close());

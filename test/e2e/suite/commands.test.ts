@@ -16,8 +16,8 @@ interface MergeResult {
   conflicts: { path: string }[];
 }
 import type { ForkspaceApi } from '../../../extension/extension';
-import type { RunTerminal } from '../../../extension/terminals/runTerminal';
-import type { SandboxTerminal } from '../../../extension/terminals/sandboxTerminal';
+import type { RunTerminal } from '../../../extension/terminal/runTerminal';
+import type { SandboxTerminal } from '../../../extension/terminal/sandboxTerminal';
 import { agentToken, eventually, forkspace, treeItem, treeNode, workspaceDir, writeWorkspaceFile } from './helpers';
 
 const exec = promisify(execFile);
@@ -165,7 +165,8 @@ describe('Forkspace in a real VS Code', function () {
       assert.match(String(item?.label), /"e2e"/);
     });
 
-    it('Branch Snapshot… into 3 shows 3 running branch nodes under the snapshot', async () => {
+    it('Branch Snapshot… into 3 shows 3 running branch nodes under the snapshot, the first revealed', async () => {
+      await vscode.commands.executeCommand('workbench.view.extension.forkspace');
       branches = await run<string[]>('forkspace.snapshot.branch', snap, 3);
       made.push(...branches);
       assert.equal(branches.length, 3);
@@ -175,6 +176,7 @@ describe('Forkspace in a real VS Code', function () {
       }, '3 branches under the snapshot');
       assert.deepEqual(node.children.map((c) => c.id).sort(), [...branches].sort());
       for (const b of branches) assert.equal((await treeItem(api, b))?.contextValue, 'runningSandbox');
+      await eventually(() => api.services.branches.selected()[0] === branches[0], 'the first branch to be revealed and selected');
     });
 
     it('Diff Branches opens the diff editor on what the branches changed', async () => {
@@ -341,6 +343,29 @@ describe('Forkspace in a real VS Code', function () {
     assert.doesNotMatch(JSON.stringify(config), /word word/);
     await config.update('tangle.endpoint', undefined, vscode.ConfigurationTarget.Global);
     await api.services.context.secrets.delete('forkspace.tangle.mnemonic');
+  });
+
+  it('connects by WebSocket (forkspace.agent.url) with the key from SecretStorage; a wrong key is an actionable error', async function () {
+    const port = process.env.FORKSPACE_WS_PORT;
+    if (!port || port === '0') this.skip();
+    const url = `ws://127.0.0.1:${port}`;
+    const config = vscode.workspace.getConfiguration('forkspace');
+    const agent = api.services.agent;
+    try {
+      await run('forkspace.agent.setKey', 'not-the-key');
+      await config.update('agent.url', url, vscode.ConfigurationTarget.Global);
+      const refused = await eventually(() => agent.state.kind === 'error' && agent.state, 'the wrong key to be refused');
+      assert.match(refused.message, /refused the key in SecretStorage \(HTTP 401\).*Set Agent Key/);
+      assert.equal(await run('forkspace.agent.setKey', agentToken()), 'connected');
+      assert.equal(agent.state.kind === 'connected' && agent.state.via, url);
+      const pty = await run<RunTerminal>('forkspace.command.run', 'echo over-websocket', 'busybox');
+      assert.equal((await pty.result)?.exitCode, 0);
+      assert.match(pty.text, /over-websocket/);
+    } finally {
+      await config.update('agent.url', undefined, vscode.ConfigurationTarget.Global);
+      await run('forkspace.agent.setKey', '');
+      await eventually(() => agent.state.kind === 'connected' && agent.state.via !== url, 'the socket connection back');
+    }
   });
 
   it('a command on an unknown sandbox shows the agent error and changes nothing', async () => {

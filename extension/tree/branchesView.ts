@@ -8,8 +8,14 @@ import { itemFor, walk } from '../model/treeItems';
 
 export const DEBOUNCE_MS = 150;
 
+/** A node's identity across reloads (snapshot and sandbox ids never collide, but say which). */
+const key = (n: TreeNode) => `${n.kind}:${n.id}`;
+
 export class BranchesView implements vscode.TreeDataProvider<NodeArg>, vscode.Disposable {
   private roots: TreeNode[] = [];
+  /** Each node's parent, for getParent (which `reveal` needs). */
+  private parents = new Map<string, TreeNode>();
+  private view: vscode.TreeView<NodeArg> | undefined;
   private loaded: Promise<void> | undefined;
   private timer: NodeJS.Timeout | undefined;
   private readonly changed = new vscode.EventEmitter<NodeArg | undefined>();
@@ -52,6 +58,27 @@ export class BranchesView implements vscode.TreeDataProvider<NodeArg>, vscode.Di
     } catch {
       this.roots = []; // the status bar and the welcome view say why
     }
+    this.parents = new Map();
+    const index = (parent: TreeNode) => parent.children.forEach((c) => (this.parents.set(key(c), parent), index(c)));
+    this.roots.forEach(index);
+  }
+
+  /** Creates the view this provider renders (createTreeView, so that nodes can be revealed). */
+  createView(id: string): vscode.TreeView<NodeArg> {
+    this.view = vscode.window.createTreeView(id, { treeDataProvider: this, showCollapseAll: true });
+    return this.view;
+  }
+
+  /** Ids of the selected nodes. */
+  selected(): string[] {
+    return this.view?.selection.map((a) => a.node.id) ?? [];
+  }
+
+  /** Shows (and selects) a node once the tree has it: after a command made it, say. */
+  async reveal(id: string): Promise<void> {
+    this.refresh();
+    const node = await this.find(id);
+    if (node && this.view?.visible) await this.view.reveal({ node }, { select: true, focus: false, expand: true });
   }
 
   getTreeItem(arg: NodeArg): vscode.TreeItem {
@@ -75,8 +102,9 @@ export class BranchesView implements vscode.TreeDataProvider<NodeArg>, vscode.Di
     return nodes.map((node) => ({ node }));
   }
 
-  getParent(): undefined {
-    return undefined;
+  getParent(arg: NodeArg): NodeArg | undefined {
+    const parent = this.parents.get(key(arg.node));
+    return parent && { node: parent };
   }
 
   dispose(): void {
