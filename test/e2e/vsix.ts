@@ -1,6 +1,7 @@
 // Packages the extension with vsce (its `vscode:prepublish` makes the production bundles first) and checks
 // what the VSIX holds: the manifest, the bundles, media and the runtime binary, nothing else (no sources,
-// no source maps, no node_modules). Usage: node --import tsx test/e2e/vsix.ts OUT.vsix
+// no source maps, no node_modules). README images are relative links to media/screenshots, which the VSIX
+// ships, so they resolve in the installed extension as in the repository. Usage: node --import tsx test/e2e/vsix.ts OUT.vsix
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -20,7 +21,7 @@ const out = path.resolve(process.argv[2] ?? path.join(ROOT, 'test-results', 'for
 fs.mkdirSync(path.dirname(out), { recursive: true });
 const failures: string[] = [];
 try {
-  execFileSync(path.join(ROOT, 'node_modules', '.bin', 'vsce'), ['package', '--allow-missing-repository', '--no-dependencies', '-o', out], { cwd: ROOT, stdio: ['ignore', 'ignore', 'inherit'] });
+  execFileSync(path.join(ROOT, 'node_modules', '.bin', 'vsce'), ['package', '--allow-missing-repository', '--no-dependencies', '--no-rewrite-relative-links', '-o', out], { cwd: ROOT, stdio: ['ignore', 'ignore', 'inherit'] });
   const entries = execFileSync('unzip', ['-Z1', out], { encoding: 'utf8' }).split('\n').filter(Boolean);
   for (const e of entries) if (!ALLOWED.some((r) => r.test(e))) failures.push(`the VSIX holds ${e}, which it must not ship`);
   for (const r of REQUIRED) if (!entries.includes(r)) failures.push(`the VSIX lacks ${r}`);
