@@ -62,6 +62,11 @@ describe('Forkspace in a real VS Code', function () {
     assert.equal(api.services.agent.state.kind === 'connected' && api.services.agent.state.runtimeError, undefined);
   });
 
+  it('shows the agent\'s and runtime\'s logs in the Forkspace output channel', async () => {
+    await eventually(() => api.agentLog.recent().some((l) => /^\[agent\] .*forkspace-agent: ready \(pid \d+/.test(l)), 'the agent\'s start in the channel');
+    await eventually(() => api.agentLog.recent().some((l) => /^\[runtime\] .*forkspace-rt: serving on/.test(l)), 'the runtime\'s start in the channel');
+  });
+
   it('@smoke registers every contributed command', async () => {
     const registered = new Set(await vscode.commands.getCommands(true));
     for (const c of pkg.contributes.commands as { command: string }[]) assert.ok(registered.has(c.command), `${c.command} is not registered`);
