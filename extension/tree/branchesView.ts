@@ -1,12 +1,11 @@
 // Snapshots & Branches: the branch tree (environment → sandbox → snapshot → branch sandboxes → …), reloaded
-// from agent events (debounced), never by polling.
+// from agent events (debounced, tree/refresher.ts), never by polling.
 import * as vscode from 'vscode';
-import { SandboxChanged, SnapshotChanged, TreeGet, type TreeNode } from '../../agent/src/protocol';
+import { SandboxChanged, SnapshotChanged, TreeGet, type NotificationType, type TreeNode } from '../../agent/src/protocol';
 import type { AgentConnection } from '../agent/agentConnection';
 import type { NodeArg } from '../commands/args';
 import { itemFor, walk } from '../model/treeItems';
-
-export const DEBOUNCE_MS = 150;
+import { Refresher } from './refresher';
 
 /** A node's identity across reloads (snapshot and sandbox ids never collide, but say which). */
 const key = (n: TreeNode) => `${n.kind}:${n.id}`;
@@ -17,28 +16,24 @@ export class BranchesView implements vscode.TreeDataProvider<NodeArg>, vscode.Di
   private parents = new Map<string, TreeNode>();
   private view: vscode.TreeView<NodeArg> | undefined;
   private loaded: Promise<void> | undefined;
-  private timer: NodeJS.Timeout | undefined;
   private readonly changed = new vscode.EventEmitter<NodeArg | undefined>();
-  private readonly disposables: vscode.Disposable[] = [];
+  private readonly refresher: Refresher;
   readonly onDidChangeTreeData = this.changed.event;
 
   constructor(private readonly agent: AgentConnection) {
-    this.disposables.push(
-      agent.on(SandboxChanged, () => this.refreshSoon()),
-      agent.on(SnapshotChanged, () => this.refreshSoon()),
-      agent.onDidConnect(() => this.refreshSoon()),
-    );
+    this.refresher = new Refresher(agent, [SandboxChanged, SnapshotChanged] as NotificationType<unknown>[], () => {
+      this.loaded = undefined;
+      this.changed.fire(undefined);
+    });
   }
 
   /** Reloads after a short quiet period, so a burst of events (a branch of 8) is one reload. */
   refreshSoon(): void {
-    clearTimeout(this.timer);
-    this.timer = setTimeout(() => this.refresh(), DEBOUNCE_MS);
+    this.refresher.soon();
   }
 
   refresh(): void {
-    this.loaded = undefined;
-    this.changed.fire(undefined);
+    this.refresher.now();
   }
 
   /** The tree as last loaded (tests and commands look things up here). */
@@ -108,8 +103,7 @@ export class BranchesView implements vscode.TreeDataProvider<NodeArg>, vscode.Di
   }
 
   dispose(): void {
-    clearTimeout(this.timer);
+    this.refresher.dispose();
     this.changed.dispose();
-    this.disposables.forEach((d) => d.dispose());
   }
 }
