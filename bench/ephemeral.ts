@@ -9,7 +9,7 @@ import * as net from 'node:net';
 import * as path from 'node:path';
 import { ExecRun, NdjsonTransport, RpcClient } from '../agent/src/protocol';
 import { RtSandboxRun } from '../agent/src/protocol/runtime';
-import { ROOT, SHARED_ENV_DIR, Stack } from '../test/integration/stack';
+import { ROOT, envRootfs, Stack } from '../test/integration/stack';
 import { summarize, table, time, type Sample } from './stats';
 
 const N = Number(process.env.BENCH_N ?? 200);
@@ -41,7 +41,7 @@ async function main(): Promise<void> {
       s.once('error', reject);
     });
     const rt = new RpcClient(new NdjsonTransport(rtSocket), false);
-    const rootfs = path.join(SHARED_ENV_DIR, 'busybox', 'rootfs');
+    const rootfs = envRootfs('busybox');
     const bwrapArgs = ['--unshare-all', '--die-with-parent', '--ro-bind', rootfs, '/', '--proc', '/proc', '--dev', '/dev', '/bin/true'];
     execFileSync('bwrap', bwrapArgs); // fails loudly if bwrap cannot run here
 

@@ -10,7 +10,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { ExecRun, NdjsonTransport, PoolConfigure, PoolList, PoolSnapshot, RpcClient, SandboxCreate, SandboxDestroy, SnapshotCreate, SnapshotDelete, SnapshotRestore } from '../agent/src/protocol';
 import { RtSandboxRun } from '../agent/src/protocol/runtime';
-import { ROOT, SHARED_ENV_DIR, sleep, Stack, waitFor } from '../test/integration/stack';
+import { ROOT, envRootfs, sleep, Stack, waitFor } from '../test/integration/stack';
 import { summarize, table, time, type Sample } from './stats';
 
 const N = Number(process.env.BENCH_N ?? 200);
@@ -49,7 +49,7 @@ async function main(): Promise<void> {
     const rt = new RpcClient(new NdjsonTransport(rtSocket), false);
     let i = 0;
     const rtRun = () => rt.request(RtSandboxRun, { execId: `bench-${i++}`, environment: 'busybox', argv: ['true'] });
-    const rootfs = path.join(SHARED_ENV_DIR, 'busybox', 'rootfs');
+    const rootfs = envRootfs('busybox');
     const bwrapArgs = ['--unshare-all', '--die-with-parent', '--ro-bind', rootfs, '/', '--proc', '/proc', '--dev', '/dev', '/bin/true'];
     execFileSync('bwrap', bwrapArgs);
 

@@ -17,7 +17,7 @@ import {
   SnapshotDelete,
   type RpcClient,
 } from '../agent/src/protocol';
-import { ROOT, SHARED_ENV_DIR, Stack } from '../test/integration/stack';
+import { ROOT, envRootfs, Stack } from '../test/integration/stack';
 import { percentile } from './stats';
 
 const CRIU = process.env.FORKSPACE_CRIU ?? '/var/cache/forkspace/criu/bin/criu';
@@ -74,7 +74,7 @@ async function rawDump(stack: Stack, sandboxId: string, dir: string): Promise<nu
 
 /** N raw restores of one image at once, each into its own overlay, netns and cgroup; ms until all run. */
 async function rawRestore(image: string, snapshotUpper: string, n: number, lazy: boolean, scratch: string): Promise<number[]> {
-  const envRoot = path.join(SHARED_ENV_DIR, 'python-3.11.r2', 'rootfs');
+  const envRoot = envRootfs('python:3.11');
   const pipes = JSON.parse(fs.readFileSync(path.join(image, 'pipes.json'), 'utf8')) as { stdout: number; stderr: number };
   const prepared = [];
   for (let i = 0; i < n; i++) {

@@ -3,23 +3,27 @@
 // real-editor tests use to look inside.
 import * as vscode from 'vscode';
 import { AgentConnection } from './agent/agentConnection';
+import { AgentLog } from './agent/agentLog';
 import { AgentStatusBar } from './agent/statusBar';
 import { registerCommands } from './commands/registerCommands';
 import type { Services } from './commands/services';
 import { SandboxFileSystem, SCHEME } from './fs/sandboxFileSystem';
-import { RunTerminal } from './terminals/runTerminal';
-import type { SandboxTerminal } from './terminals/sandboxTerminal';
-import { BranchesView } from './views/branchesView';
-import { InstancesView } from './views/instancesView';
-import { TangleJobsView } from './views/tangleJobsView';
+import { RunTerminal } from './terminal/runTerminal';
+import type { SandboxTerminal } from './terminal/sandboxTerminal';
+import { BranchesView } from './tree/branchesView';
+import { InstancesView } from './tree/instancesView';
+import { TangleJobsView } from './tree/tangleJobsView';
 
 export interface ForkspaceApi {
   readonly services: Services;
+  /** The agent's and runtime's log lines followed into the output channel. */
+  readonly agentLog: AgentLog;
 }
 
 export function activate(context: vscode.ExtensionContext): ForkspaceApi {
   const output = vscode.window.createOutputChannel('Forkspace');
-  const agent = new AgentConnection(context.extensionPath, output);
+  const agent = new AgentConnection(context.extensionPath, output, context.secrets);
+  const agentLog = new AgentLog(output);
   const branches = new BranchesView(agent);
   const instances = new InstancesView(agent);
   const runs: RunTerminal[] = [];
@@ -47,20 +51,28 @@ export function activate(context: vscode.ExtensionContext): ForkspaceApi {
     branches,
     instances,
     new AgentStatusBar(agent),
-    vscode.window.registerTreeDataProvider('forkspace.branches', branches),
+    branches.createView('forkspace.branches'),
     vscode.window.registerTreeDataProvider('forkspace.instances', instances),
     vscode.window.registerTreeDataProvider('forkspace.tangleJobs', new TangleJobsView()),
     vscode.workspace.registerFileSystemProvider(SCHEME, new SandboxFileSystem(agent), { isCaseSensitive: true, isReadonly: true }),
+    agentLog,
     agent.onDidChangeState((s) => {
+      // A local agent's log files are readable here; one reached by URL keeps its logs where it runs.
+      if (s.kind === 'connected' && !s.via.includes('://')) agentLog.follow();
       if (s.kind === 'error') void explain(context, agent, s.message, s.fix);
       if (s.kind === 'connected' && s.runtimeError) void explain(context, agent, s.runtimeError.message, s.runtimeError.fix);
+    }),
+  );
+  context.subscriptions.push(
+    vscode.workspace.onDidChangeConfiguration((e) => {
+      if (e.affectsConfiguration('forkspace.agent.url') || e.affectsConfiguration('forkspace.agent.socket')) void agent.reconnect().catch(() => {});
     }),
   );
   registerCommands(context, services);
   void vscode.commands.executeCommand('setContext', 'forkspace.remoteSshAvailable', !!vscode.extensions.getExtension('ms-vscode-remote.remote-ssh'));
   // Connect (starting the agent if needed) in the background: activation must not wait for it.
   void agent.connection().catch(() => {});
-  return { services };
+  return { services, agentLog };
 }
 
 /** An actionable message: what is wrong, a fix to copy, the docs, a retry. */

@@ -459,10 +459,14 @@ impl SandboxCgroup {
     }
 
     /// SIGKILLs every process in the sandbox. v2's `cgroup.kill` does it atomically; on v1 the group is
-    /// frozen first so nothing can fork while we walk `cgroup.procs`.
+    /// frozen first so nothing can fork while we walk `cgroup.procs`. Either way a v1 freezer is thawed
+    /// at the end: a process frozen there does not act on SIGKILL (a paused sandbox would never die).
     pub fn kill_all(&self) {
         if let Some(dir) = &self.unified {
             if fs::write(dir.join("cgroup.kill"), "1").is_ok() {
+                if self.freezer == Some(Version::V1) {
+                    let _ = self.set_frozen(false);
+                }
                 return;
             }
         }

@@ -82,15 +82,17 @@ export class Agent {
   }
 
   async start(): Promise<void> {
-    this.unixServer = await listenUnix(this.config.agentSocket, this.rpc, this.log);
+    // The unix socket last: once it accepts, every listener is up (clients and tests wait for it alone).
     const token = loadToken(this.config.tokenFile);
+    const auth = new Authenticator(token, this.apiKeys);
     if (this.config.wsPort > 0) {
-      this.wsServer = await listenWebSocket(this.config.wsHost, this.config.wsPort, token, this.rpc, this.log);
+      this.wsServer = await listenWebSocket(this.config.wsHost, this.config.wsPort, auth, this.rpc, this.log);
     }
     const rest = new RestApi(this.rpc, new IdempotencyStore(), this.config.httpMaxBodyBytes || DEFAULT_MAX_MESSAGE_BYTES, AGENT_VERSION, this.log);
     const streams = new RestStreams(this.executions, this.terminals);
-    this.httpServer = new HttpServer(new Authenticator(token, this.apiKeys), (name) => this.ports.target(name), rest, streams, this.log);
+    this.httpServer = new HttpServer(auth, (name) => this.ports.target(name), rest, streams, this.log);
     await this.httpServer.listen(this.config.httpHost, this.config.httpPort);
+    this.unixServer = await listenUnix(this.config.agentSocket, this.rpc, this.log);
     // Don't wait: bringing the runtime up (or learning why it cannot come up) must not delay the socket.
     void this.runtime.connection().catch((e: Error) => this.log(`runtime not available yet: ${e.message}`));
   }

@@ -12,16 +12,21 @@ import {
   Initialize,
   PROTOCOL_VERSION,
   RpcClient,
+  type MessageTransport,
   type NotificationType,
   type RequestOptions,
   type RequestType,
 } from '../../agent/src/protocol';
 import { agentLogDir, agentSocketPath, diagnose, nodeForAgent, type Diagnosis } from './agentLocation';
+import { AgentRefused, connectWebSocket } from './connectWebSocket';
+
+/** Where the key for `forkspace.agent.url` is kept: SecretStorage, never settings. */
+export const AGENT_KEY_SECRET = 'forkspace.agent.key';
 
 export type AgentState =
   | { kind: 'connecting' }
   | { kind: 'starting' }
-  | { kind: 'connected'; version: string; runtimeError?: Diagnosis }
+  | { kind: 'connected'; version: string; via: string; runtimeError?: Diagnosis }
   | { kind: 'error'; message: string; fix?: string };
 
 const START_TIMEOUT_MS = 20_000;
@@ -47,6 +52,7 @@ export class AgentConnection implements vscode.Disposable {
   constructor(
     private readonly extensionPath: string,
     readonly output: vscode.OutputChannel,
+    private readonly secrets: vscode.SecretStorage,
   ) {}
 
   get state(): AgentState {
@@ -82,29 +88,32 @@ export class AgentConnection implements vscode.Disposable {
     return this.connection();
   }
 
+  /** Drops the connection and connects again, with the settings and key as they are now. */
+  async reconnect(): Promise<RpcClient> {
+    await this.connecting?.catch(() => {});
+    const old = this.client;
+    this.client = undefined; // so its close is not taken for a drop
+    old?.close();
+    return this.retry();
+  }
+
   private settings() {
     const c = vscode.workspace.getConfiguration('forkspace');
-    return { socket: c.get<string>('agent.socket') || undefined, nodePath: c.get<string>('agent.nodePath') || undefined, autoStart: c.get<boolean>('agent.autoStart', true) };
+    return {
+      url: c.get<string>('agent.url') || undefined,
+      socket: c.get<string>('agent.socket') || undefined,
+      nodePath: c.get<string>('agent.nodePath') || undefined,
+      autoStart: c.get<boolean>('agent.autoStart', true),
+    };
   }
 
   private async connect(): Promise<RpcClient> {
     const settings = this.settings();
     const socket = agentSocketPath(settings, process.env);
+    const via = settings.url ?? socket;
     this.setState({ kind: 'connecting' });
     try {
-      let transport;
-      try {
-        transport = await connectUnixSocket(socket);
-      } catch (e) {
-        const code = (e as NodeJS.ErrnoException).code;
-        if (code === 'EACCES') {
-          throw new AgentError(`Permission denied on ${socket}: the agent runs as root and its socket is owner-only.`, 'sudo forkspace agent start');
-        }
-        if (!settings.autoStart) throw new AgentError(`No Forkspace agent at ${socket}, and forkspace.agent.autoStart is off.`, 'forkspace agent start');
-        this.setState({ kind: 'starting' });
-        await this.startAgent(socket, settings);
-        transport = await connectUnixSocket(socket);
-      }
+      const transport = await this.openTransport(settings, socket);
       const client = new RpcClient(transport);
       const init = await client.request(Initialize, { protocolVersion: PROTOCOL_VERSION, clientName: 'vscode', clientVersion: vscode.version });
       for (const s of this.subscriptions) client.onNotification(s.type, s.listener);
@@ -112,8 +121,8 @@ export class AgentConnection implements vscode.Disposable {
       this.client = client;
       const status = await client.request(AgentStatus, {});
       const runtimeError = status.runtime.connected || !status.runtime.error ? undefined : diagnose(status.runtime.error);
-      this.output.appendLine(`connected to ${init.serverName} ${init.serverVersion} at ${socket}${runtimeError ? `; runtime: ${runtimeError.message}` : ''}`);
-      this.setState({ kind: 'connected', version: init.serverVersion, runtimeError });
+      this.output.appendLine(`connected to ${init.serverName} ${init.serverVersion} at ${via}${runtimeError ? `; runtime: ${runtimeError.message}` : ''}`);
+      this.setState({ kind: 'connected', version: init.serverVersion, via, runtimeError });
       this.connectedEmitter.fire();
       return client;
     } catch (e) {
@@ -121,6 +130,30 @@ export class AgentConnection implements vscode.Disposable {
       this.output.appendLine(`agent: ${err.message}`);
       this.setState({ kind: 'error', message: err.message, fix: err.fix });
       throw err;
+    }
+  }
+
+  /** The agent at `forkspace.agent.url`, else at the socket, started first when absent (and allowed). */
+  private async openTransport(settings: ReturnType<AgentConnection['settings']>, socket: string): Promise<MessageTransport> {
+    if (settings.url) {
+      return connectWebSocket(settings.url, await this.secrets.get(AGENT_KEY_SECRET)).catch((e) => {
+        if (e instanceof AgentRefused) throw new AgentError(`${e.message} Set the key with "Forkspace: Set Agent Key…".`, 'forkspace keys create');
+        throw new AgentError(`${(e as Error).message}. Is the agent running there (forkspace agent status)? Clear forkspace.agent.url to use the local socket.`);
+      });
+    }
+    try {
+      return await connectUnixSocket(socket);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'EACCES') {
+        throw new AgentError(
+          `Permission denied on ${socket}: the agent runs as root and its socket is owner-only. Run the editor's server as root, or set forkspace.agent.url to the agent's WebSocket with a key.`,
+          'sudo forkspace agent start',
+        );
+      }
+      if (!settings.autoStart) throw new AgentError(`No Forkspace agent at ${socket}, and forkspace.agent.autoStart is off.`, 'forkspace agent start');
+      this.setState({ kind: 'starting' });
+      await this.startAgent(socket, settings);
+      return connectUnixSocket(socket);
     }
   }
 

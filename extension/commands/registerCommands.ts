@@ -1,6 +1,7 @@
 // Every command of the extension, registered in one table. Each lives in its own file under
 // commands/<noun>/<verb>.ts; its id (forkspace.<noun>.<verb>) matches package.json contributes.commands.
 import * as vscode from 'vscode';
+import { setKey } from './agent/setKey';
 import { showStatus } from './agent/showStatus';
 import { diff } from './branch/diff';
 import { merge } from './branch/merge';
@@ -53,6 +54,7 @@ export const COMMANDS: readonly Command[] = [
   download,
   refresh,
   showStatus,
+  setKey,
   configureTangle,
 ];
 

@@ -1,10 +1,10 @@
 // What every command gets: the agent connection, the views, and the terminals it opened.
 import * as vscode from 'vscode';
 import type { AgentConnection } from '../agent/agentConnection';
-import type { RunTerminal, Starter } from '../terminals/runTerminal';
-import type { SandboxTerminal } from '../terminals/sandboxTerminal';
-import type { BranchesView } from '../views/branchesView';
-import type { InstancesView } from '../views/instancesView';
+import type { RunTerminal, Starter } from '../terminal/runTerminal';
+import type { SandboxTerminal } from '../terminal/sandboxTerminal';
+import type { BranchesView } from '../tree/branchesView';
+import type { InstancesView } from '../tree/instancesView';
 
 export interface Services {
   readonly context: vscode.ExtensionContext;

@@ -7,9 +7,12 @@ import type { AgentConnection } from '../agent/agentConnection';
 export const SCHEME = 'forkspace';
 const CHUNK = 4 * 1024 * 1024;
 
-export function sandboxUri(id: string, filePath: string): vscode.Uri {
-  return vscode.Uri.from({ scheme: SCHEME, path: `/${id}/${filePath.replace(/^\/+/, '')}` });
+/** `absent`: the file does not exist on that side of a diff; it reads as empty instead of failing. */
+export function sandboxUri(id: string, filePath: string, absent = false): vscode.Uri {
+  return vscode.Uri.from({ scheme: SCHEME, path: `/${id}/${filePath.replace(/^\/+/, '')}`, query: absent ? ABSENT : '' });
 }
+
+const ABSENT = 'absent';
 
 /** forkspace:/sbx-1/root/a.txt → ["sbx-1", "/root/a.txt"] */
 export function parseUri(uri: vscode.Uri): [string, string] {
@@ -28,6 +31,7 @@ export class SandboxFileSystem implements vscode.FileSystemProvider {
   }
 
   async stat(uri: vscode.Uri): Promise<vscode.FileStat> {
+    if (uri.query === ABSENT) return { type: vscode.FileType.File, ctime: 0, mtime: 0, size: 0, permissions: vscode.FilePermission.Readonly };
     const [id, p] = parseUri(uri);
     if (p === '/') return { type: vscode.FileType.Directory, ctime: 0, mtime: 0, size: 0, permissions: vscode.FilePermission.Readonly };
     const parent = p.slice(0, p.lastIndexOf('/')) || '/';
@@ -43,6 +47,7 @@ export class SandboxFileSystem implements vscode.FileSystemProvider {
   }
 
   async readFile(uri: vscode.Uri): Promise<Uint8Array> {
+    if (uri.query === ABSENT) return new Uint8Array();
     const [id, p] = parseUri(uri);
     const parts: Buffer[] = [];
     for (let offset = 0; ; ) {

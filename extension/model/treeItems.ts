@@ -1,6 +1,6 @@
 // The branch tree as VS Code shows it: labels, descriptions, tooltips, icons and the `contextValue` that
 // decides which menu items a node gets. Pure (no vscode import): unit-tested on its own, rendered by
-// views/branchesView.ts.
+// tree/branchesView.ts.
 import type { Sandbox, Snapshot, TreeNode } from '../../agent/src/protocol';
 
 export type ContextValue =
@@ -124,4 +124,13 @@ export function* walk(nodes: TreeNode[]): Generator<TreeNode> {
     yield n;
     yield* walk(n.children);
   }
+}
+
+type Change = 'unchanged' | 'added' | 'modified' | 'deleted';
+
+/** Whether a file changed as `a` on one side and `b` on the other exists on each side: a side that did not
+ * touch it has it when the common base had it, which it did unless the other side added it. */
+export function presence(c: { a: Change; b: Change }): { a: boolean; b: boolean } {
+  const has = (mine: Change, theirs: Change) => mine === 'added' || mine === 'modified' || (mine === 'unchanged' && theirs !== 'added');
+  return { a: has(c.a, c.b), b: has(c.b, c.a) };
 }

@@ -128,6 +128,14 @@ describe('snapshots and branches (real CRIU)', function () {
     await c().request(SandboxDestroy, { sandboxId: sandbox.id });
   });
 
+  it('destroys a paused sandbox at once, leaving no process, cgroup or mount', async () => {
+    const { sandbox } = await c().request(SandboxCreate, { environment: 'busybox', command: 'while true; do sleep 1; done' });
+    await c().request(SandboxPause, { sandboxId: sandbox.id });
+    await c().request(SandboxDestroy, { sandboxId: sandbox.id });
+    // Frozen (v1 freezer) processes ignore SIGKILL until thawed: a destroy that did not thaw left them.
+    assert.deepEqual((await env.stack().leftovers()).filter((l) => l.includes(sandbox.id)), []);
+  });
+
   it('stops a sandbox at a snapshot and starts it again under the same id', async () => {
     const { sandbox } = await c().request(SandboxCreate, { environment: 'python', command: ['python3', '-c', COUNTER] });
     await sleep(300);

@@ -13,6 +13,18 @@ export const ROOT = path.resolve(__dirname, '..', '..');
 export const DIST = path.join(ROOT, 'dist');
 export const SHARED_ENV_DIR = process.env.FORKSPACE_ENV_DIR ?? '/var/lib/forkspace/envs';
 
+/** The read-only rootfs of a built environment in the shared cache: its newest recipe's slot
+ * (`python-3.11.r2`; agent-native/src/envs.rs names them). */
+export function envRootfs(name: string): string {
+  const slug = name.replace(':', '-');
+  const slots = fs
+    .readdirSync(SHARED_ENV_DIR)
+    .filter((d) => d.startsWith(`${slug}.r`) && fs.existsSync(path.join(SHARED_ENV_DIR, d, 'manifest.json')))
+    .sort((a, b) => Number(a.slice(slug.length + 2)) - Number(b.slice(slug.length + 2)));
+  if (!slots.length) throw new Error(`environment ${name} is not built in ${SHARED_ENV_DIR}: run scripts/setup.sh`);
+  return path.join(SHARED_ENV_DIR, slots[slots.length - 1], 'rootfs');
+}
+
 /** Integration tests need root (namespaces, mounts, cgroups); elsewhere they skip and say why. */
 export function requireRoot(ctx: Mocha.Context): void {
   if (process.getuid?.() !== 0) {
@@ -56,10 +68,16 @@ export class Stack {
   }
 
   static async start(options: { wsPort?: number; env?: NodeJS.ProcessEnv } = {}): Promise<Stack> {
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'fs-it-'));
-    const stack = new Stack(dir, `fstest-${process.pid}-${path.basename(dir).slice(6)}`, options.wsPort ?? 0, options.env);
+    const stack = Stack.prepare(options);
     await stack.startAgent();
     return stack;
+  }
+
+  /** The stack's directories and environment, with no agent started: for a client that starts the
+   * agent itself (the editor extension does). `stop()` stops whatever agent answers on its socket. */
+  static prepare(options: { wsPort?: number; env?: NodeJS.ProcessEnv } = {}): Stack {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'fs-it-'));
+    return new Stack(dir, `fstest-${process.pid}-${path.basename(dir).slice(6)}`, options.wsPort ?? 0, options.env);
   }
 
   async startAgent(): Promise<void> {
@@ -77,6 +95,16 @@ export class Stack {
   /** The runtime's pid (from its data-dir lock file). */
   runtimePid(): number {
     return Number(fs.readFileSync(path.join(this.config.dataDir, 'rt.lock'), 'utf8'));
+  }
+
+  /** The runtime's pid while this stack's runtime process lives. */
+  private livingRuntimePid(): number | undefined {
+    try {
+      const pid = this.runtimePid();
+      return pid > 0 && fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(this.dir) ? pid : undefined;
+    } catch {
+      return undefined;
+    }
   }
 
   /** Kills the agent with SIGKILL (crash tests). */
@@ -113,13 +141,16 @@ export class Stack {
   async stop(): Promise<string[]> {
     this.clients.forEach((c) => c.close());
     try {
-      if (this.agent && this.agent.exitCode === null) {
+      const runtime = this.livingRuntimePid();
+      const ours = this.agent && this.agent.exitCode === null;
+      if (ours || (await canConnect(this.config.agentSocket))) {
         const c = await this.client();
-        const exited = new Promise((r) => this.agent!.once('exit', r));
+        const exited = ours ? new Promise((r) => this.agent!.once('exit', r)) : waitFor(async () => !(await canConnect(this.config.agentSocket)), 10_000, 'the agent to stop');
         await c.request(AgentStop, { stopRuntime: true }).catch(() => {});
-        await Promise.race([exited, sleep(10_000)]);
+        await Promise.race([exited.catch(() => {}), sleep(10_000)]);
       }
-      await waitFor(async () => !fs.existsSync(this.config.runtimeSocket), 10_000, 'the runtime to stop').catch(() => {});
+      // The runtime outlives the agent while it stops its sandboxes (a snapshot each): wait for the process.
+      await waitFor(() => runtime === undefined || !fs.existsSync(`/proc/${runtime}`), 20_000, 'the runtime to stop').catch(() => {});
     } finally {
       this.agent?.kill('SIGKILL');
     }

@@ -1,9 +1,10 @@
-// The WebSocket listener: the same JSON-RPC, only with the agent's bearer token.
+// The WebSocket listener: the same JSON-RPC, with the agent's bearer token or an API key (which may not
+// call the admin methods, as on the Direct HTTP API).
 import { strict as assert } from 'node:assert';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import WebSocket from 'ws';
-import { ExecOutput, ExecRun, Initialize, PROTOCOL_VERSION, RpcClient, WebSocketTransport } from '../../agent/src/protocol';
+import { ErrorCodes, ExecOutput, ExecRun, Initialize, KeyCreate, KeyRevoke, PROTOCOL_VERSION, RpcClient, WebSocketTransport, type ProtocolError } from '../../agent/src/protocol';
 import { useStack } from './stack';
 
 async function freePort(): Promise<number> {
@@ -50,5 +51,16 @@ describe('WebSocket JSON-RPC (real agent)', function () {
     assert.equal(r.stdout, 'over websocket\n');
     assert.equal(seen.join(''), r.stdout);
     client.close();
+  });
+
+  it('serves an API key all but the admin methods, and refuses it once revoked', async () => {
+    const { key, secret } = await env.client().request(KeyCreate, { name: 'websocket-test' });
+    const client = new RpcClient(new WebSocketTransport(await open(url, { Authorization: `Bearer ${secret}` })));
+    await client.request(Initialize, { protocolVersion: PROTOCOL_VERSION });
+    assert.equal((await client.request(ExecRun, { environment: 'busybox', command: 'echo with a key' })).stdout, 'with a key\n');
+    await assert.rejects(client.request(KeyCreate, {}), (e: ProtocolError) => e.code === ErrorCodes.Forbidden && /admin only/.test(e.message));
+    client.close();
+    await env.client().request(KeyRevoke, { keyId: key.id });
+    await assert.rejects(open(url, { Authorization: `Bearer ${secret}` }), /HTTP 401/);
   });
 });

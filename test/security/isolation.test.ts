@@ -5,7 +5,7 @@ import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
 import { ExecRun, type ExecRunParams } from '../../agent/src/protocol';
-import { SHARED_ENV_DIR, useStack } from '../integration/stack';
+import { envRootfs, useStack } from '../integration/stack';
 
 describe('sandbox isolation (real runtime)', function () {
   const env = useStack();
@@ -84,14 +84,14 @@ describe('sandbox isolation (real runtime)', function () {
   });
 
   it('writes only to its own layer: the environment image and the host stay untouched', async () => {
-    const envHosts = path.join(SHARED_ENV_DIR, 'busybox', 'rootfs', 'etc', 'hosts');
+    const envHosts = path.join(envRootfs('busybox'), 'etc', 'hosts');
     const before = fs.readFileSync(envHosts, 'utf8');
     const hostBefore = fs.readFileSync('/etc/hosts', 'utf8');
     const r = await sh('echo hacked >> /etc/hosts; rm -f /bin/ls; cat /etc/hosts | tail -1');
     assert.equal(r.stdout, 'hacked\n');
     assert.equal(fs.readFileSync(envHosts, 'utf8'), before);
     assert.equal(fs.readFileSync('/etc/hosts', 'utf8'), hostBefore);
-    assert.ok(fs.existsSync(path.join(SHARED_ENV_DIR, 'busybox', 'rootfs', 'bin', 'ls')));
+    assert.ok(fs.existsSync(path.join(envRootfs('busybox'), 'bin', 'ls')));
     const next = await sh('tail -1 /etc/hosts; test -e /bin/ls && echo ls-present');
     assert.ok(!next.stdout.includes('hacked') && next.stdout.includes('ls-present'), 'a write leaked into the next sandbox');
   });

@@ -29,7 +29,7 @@ function fakeAgent(answersByMethod: Record<string, unknown>) {
 }
 
 function services(agent: ReturnType<typeof fakeAgent>): Services {
-  const view = { refreshSoon: () => {}, refresh: () => {} };
+  const view = { refreshSoon: () => {}, refresh: () => {}, reveal: async () => {} };
   return { agent, branches: view, instances: view, runs: [], shells: [], lastError: undefined, context: {} } as unknown as Services;
 }
 

@@ -5,7 +5,7 @@ import type { Sandbox, Snapshot, TreeNode } from '../../agent/src/protocol';
 import { agentSocketPath, CACHED_NODE, diagnose, nodeForAgent } from '../../extension/agent/agentLocation';
 import { parseCount, parseExposureName, parsePort, sandboxIdOf, snapshotIdOf } from '../../extension/commands/args';
 import { runnableFor } from '../../extension/model/languages';
-import { contextValueOf, itemFor, lifetimeOf, walk } from '../../extension/model/treeItems';
+import { contextValueOf, itemFor, lifetimeOf, presence, walk } from '../../extension/model/treeItems';
 
 const NOW = 1_800_000_000_000;
 const policy = { ttlMs: null, idleTimeoutMs: null, onExpiry: 'snapshot-then-stop' as const, instance: false, detached: true };
@@ -117,5 +117,15 @@ describe('extension: finding and starting the agent', () => {
     assert.equal(diagnose('forkspace-rt needs root (the runtime needs root for namespaces)').fix, 'sudo forkspace agent start');
     assert.equal(diagnose('criu 3.17 is too old').fix, 'sudo scripts/setup.sh');
     assert.equal(diagnose('something odd').fix, undefined);
+  });
+});
+
+describe('extension: which side of a diff has the file', () => {
+  it('a side that did not touch a file has it unless the other side added it', () => {
+    assert.deepEqual(presence({ a: 'modified', b: 'unchanged' }), { a: true, b: true });
+    assert.deepEqual(presence({ a: 'unchanged', b: 'added' }), { a: false, b: true });
+    assert.deepEqual(presence({ a: 'added', b: 'added' }), { a: true, b: true });
+    assert.deepEqual(presence({ a: 'deleted', b: 'unchanged' }), { a: false, b: true });
+    assert.deepEqual(presence({ a: 'deleted', b: 'modified' }), { a: false, b: true });
   });
 });

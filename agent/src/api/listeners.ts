@@ -2,11 +2,13 @@
 // a WebSocket on loopback for editors in other hosts, which must present the agent's bearer token.
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
+import type * as http from 'node:http';
 import * as net from 'node:net';
 import * as path from 'node:path';
 import { WebSocketServer } from 'ws';
-import { DEFAULT_MAX_MESSAGE_BYTES, NdjsonTransport, WebSocketTransport } from '../protocol';
+import { DEFAULT_MAX_MESSAGE_BYTES, NdjsonTransport, ProtocolError, WebSocketTransport } from '../protocol';
 import type { Logger } from '../log';
+import type { Authenticator } from './auth';
 import type { RpcServer } from './rpcServer';
 
 export async function listenUnix(socketPath: string, rpc: RpcServer, log: Logger): Promise<net.Server> {
@@ -50,24 +52,26 @@ export function loadToken(tokenFile: string): string {
   return token;
 }
 
-export async function listenWebSocket(host: string, port: number, token: string, rpc: RpcServer, log: Logger): Promise<WebSocketServer> {
-  const expected = Buffer.from(`Bearer ${token}`);
+/** JSON-RPC over WebSocket, for the agent's token (all methods) or an API key (all but the admin ones,
+ * as on the Direct HTTP API): the same keys, checked by the same Authenticator. */
+export async function listenWebSocket(host: string, port: number, auth: Authenticator, rpc: RpcServer, log: Logger): Promise<WebSocketServer> {
+  const admins = new WeakSet<http.IncomingMessage>();
   const wss = new WebSocketServer({
     host,
     port,
     maxPayload: 4 * DEFAULT_MAX_MESSAGE_BYTES,
     verifyClient: (info, done) => {
-      const given = Buffer.from(info.req.headers.authorization ?? '');
-      const ok = given.length === expected.length && crypto.timingSafeEqual(given, expected);
-      if (ok) done(true);
-      else done(false, 401, 'missing or wrong Authorization: Bearer <token> (the token is in the agent\'s token file)');
+      const principal = auth.authenticate(info.req);
+      if (principal instanceof ProtocolError) return done(false, 401, principal.message);
+      if (principal.kind === 'admin') admins.add(info.req);
+      done(true);
     },
   });
   await new Promise<void>((resolve, reject) => {
     wss.once('listening', () => resolve());
     wss.once('error', reject);
   });
-  wss.on('connection', (socket) => rpc.attach(new WebSocketTransport(socket, DEFAULT_MAX_MESSAGE_BYTES)));
+  wss.on('connection', (socket, req) => rpc.attach(new WebSocketTransport(socket, DEFAULT_MAX_MESSAGE_BYTES), { admin: admins.has(req) }));
   const addr = wss.address();
   log(`WebSocket JSON-RPC on ${typeof addr === 'string' || addr === null ? String(addr) : `${addr.address}:${addr.port}`}`);
   return wss;

@@ -14,6 +14,8 @@ import type { Unsubscribe } from '../core/streamLog';
 import { refuseUpgrade } from './httpAnswers';
 
 const MAX_CLIENT_FRAME = 1 << 20;
+/** Frames queued for one slow reader before its connection is cut. */
+const MAX_BUFFERED_BYTES = 16 << 20;
 
 export class RestStreams {
   private readonly wss = new WebSocketServer({ noServer: true, maxPayload: MAX_CLIENT_FRAME });
@@ -99,7 +101,13 @@ function follow<F>(ws: WebSocket, subscribe: (send: (f: F) => void, close: (reas
   ws.on('error', () => unsubscribe());
   try {
     const u = subscribe(
-      (f) => ws.readyState === ws.OPEN && ws.send(JSON.stringify(f)),
+      (f) => {
+        if (ws.readyState !== ws.OPEN) return;
+        // A reader that cannot keep up is cut rather than buffered without bound; it resumes from its
+        // last sequence number (from the log, or told of a gap).
+        if (ws.bufferedAmount > MAX_BUFFERED_BYTES) return void ws.terminate();
+        ws.send(JSON.stringify(f));
+      },
       (reason) => ws.close(1000, reason),
     );
     if (closed) u();

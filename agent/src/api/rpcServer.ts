@@ -4,7 +4,7 @@
 import { createJSONRPCErrorResponse, JSONRPCServer, type JSONRPCID, type JSONRPCRequest, type JSONRPCResponse } from 'json-rpc-2.0';
 import type { z } from 'zod';
 import { fieldsOf } from '../protocol/routes';
-import { CancelRequest, ErrorCodes, Exit, Initialize, ProtocolError, Shutdown } from '../protocol';
+import { AgentRequests, CancelRequest, ErrorCodes, Exit, Initialize, ProtocolError, Shutdown } from '../protocol';
 import type { MessageTransport, NotificationType, RequestType } from '../protocol';
 import type { Logger } from '../log';
 
@@ -14,6 +14,9 @@ export interface Peer {
    * gets no notifications (output is read from the execution's stream). */
   readonly stateless?: boolean;
   state: 'new' | 'ready' | 'shutdown';
+  /** May call the admin methods (key management, stopping the agent): the unix socket (owner-only) and
+   * the agent's token are; an API key is not. */
+  readonly admin: boolean;
   readonly pending: Map<JSONRPCID, AbortController>;
   notify<P>(type: NotificationType<P>, params: P): void;
   close(): void;
@@ -25,6 +28,9 @@ export interface CallContext {
 }
 
 export type Handler<P, R> = (params: P, ctx: CallContext) => Promise<R> | R;
+
+/** Methods only an admin peer may call: those whose route is marked admin. */
+const ADMIN_ONLY = new Set(AgentRequests.filter((r) => r.http?.admin).map((r) => r.method));
 
 /** Methods a connection may call before `initialize`. */
 const BEFORE_INIT = new Set([Initialize.method, Exit.method, CancelRequest.method]);
@@ -42,6 +48,9 @@ export class RpcServer {
     this.server.applyMiddleware(async (next, request, peer) => {
       if (peer.state === 'new' && !BEFORE_INIT.has(request.method)) {
         return errorFor(request, ErrorCodes.ServerNotInitialized, `send "initialize" before "${request.method}"`);
+      }
+      if (!peer.admin && ADMIN_ONLY.has(request.method)) {
+        return errorFor(request, ErrorCodes.Forbidden, `${request.method} is for the agent's admin only: connect with the agent's own token (the agent.token file), not an API key`);
       }
       if (peer.state === 'shutdown' && request.method !== Exit.method) {
         return errorFor(request, ErrorCodes.ShuttingDown, 'this connection sent "shutdown"; only "exit" is accepted now');
@@ -93,10 +102,11 @@ export class RpcServer {
   }
 
   /** Serves one connection until it closes. */
-  attach(transport: MessageTransport): Peer {
+  attach(transport: MessageTransport, options: { admin: boolean } = { admin: true }): Peer {
     const peer: Peer = {
       id: this.nextPeerId++,
       state: 'new',
+      admin: options.admin,
       pending: new Map(),
       notify: (type, params) => transport.send({ jsonrpc: '2.0', method: type.method, params }),
       close: () => transport.close(),
@@ -119,7 +129,8 @@ export class RpcServer {
 
   /** Calls a method for one HTTP request: params validated, errors mapped, exactly as on a connection. */
   async call(method: string, params: unknown): Promise<JSONRPCResponse> {
-    const peer: Peer = { id: this.nextPeerId++, stateless: true, state: 'ready', pending: new Map(), notify: () => {}, close: () => {} };
+    // The route's admin mark was checked against the request's key already.
+    const peer: Peer = { id: this.nextPeerId++, stateless: true, state: 'ready', admin: true, pending: new Map(), notify: () => {}, close: () => {} };
     const response = await this.server.receive({ jsonrpc: '2.0', id: 1, method, params: params as JSONRPCRequest['params'] }, peer);
     return response ?? createJSONRPCErrorResponse(1, ErrorCodes.InternalError, `${method} gave no answer`);
   }

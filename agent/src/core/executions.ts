@@ -42,6 +42,7 @@ interface Entry {
 export class ExecutionService {
   private readonly entries = new Map<string, Entry>();
   private readonly sweeper: NodeJS.Timeout;
+  private sweptAtMs = 0;
 
   constructor(
     private readonly runner: Runner,
@@ -147,7 +148,7 @@ export class ExecutionService {
     if (existing?.state === 'running') {
       throw new ProtocolError(ErrorCodes.ExecIdInUse, `execution ${execId} is still running; choose another execId (or leave it out to get a fresh one)`);
     }
-    this.sweep();
+    if (Date.now() - this.sweptAtMs > 1000) this.sweep();
     let settle = () => {};
     const done = new Promise<void>((r) => (settle = r));
     const entry: Entry = {
@@ -228,6 +229,7 @@ export class ExecutionService {
   /** Forgets finished executions past their retention, then the oldest while over the byte budget. */
   private sweep(): void {
     const now = Date.now();
+    this.sweptAtMs = now;
     let total = 0;
     const finished: Entry[] = [];
     for (const e of this.entries.values()) {

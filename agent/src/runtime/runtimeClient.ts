@@ -9,6 +9,9 @@ import type { AgentConfig } from '../config';
 import type { Logger } from '../log';
 import { startRuntime } from './runtimeProcess';
 
+/** Runtime methods that change nothing, so that asking twice is harmless. */
+const READ_ONLY = /\/(get|list|info|diff)$/;
+
 /** Runtime messages may carry inline files (base64); allow more than client connections. */
 const RUNTIME_MAX_MESSAGE_BYTES = 96 * 1024 * 1024;
 
@@ -41,7 +44,16 @@ export class RuntimeClient {
 
   async request<P, R, PIn>(type: RequestType<P, R, PIn>, params: PIn, options?: RequestOptions): Promise<R> {
     const client = await this.connection();
-    return client.request(type, params, options);
+    try {
+      return await client.request(type, params, options);
+    } catch (e) {
+      // A request sent just as the runtime died (before its socket's close reached us) is lost with it.
+      // One that only reads is asked again of the runtime started in its place; anything else is the
+      // caller's to judge, since it may or may not have run.
+      if (!(e instanceof ProtocolError && e.code === ErrorCodes.ConnectionClosed && READ_ONLY.test(type.method))) throw e;
+      this.log(`forkspace-rt closed the connection before answering ${type.method}; asking again`);
+      return (await this.connection()).request(type, params, options);
+    }
   }
 
   onExec(execId: string, listener: ExecListener): { dispose(): void } {

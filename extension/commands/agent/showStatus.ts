@@ -7,8 +7,9 @@ export const showStatus: Command = {
   async run(s) {
     const st = await s.agent.request(AgentStatus, {});
     const runtime = st.runtime.connected ? 'runtime connected' : `runtime unavailable: ${st.runtime.error ?? 'unknown'}`;
-    const pick = await vscode.window.showInformationMessage(`Forkspace agent ${st.version} (pid ${st.pid}, ${st.connections} connection(s)), ${runtime}`, 'Show Log');
-    if (pick === 'Show Log') s.agent.output.show();
+    void vscode.window
+      .showInformationMessage(`Forkspace agent ${st.version} (pid ${st.pid}, ${st.connections} connection(s)), ${runtime}`, 'Show Log')
+      .then((pick) => pick === 'Show Log' && s.agent.output.show());
     return st;
   },
 };

@@ -30,11 +30,9 @@ export const exposeHttp: Command = {
     }
     const e = await s.agent.request(HttpExpose, { sandboxId, port, name });
     const url = await vscode.env.asExternalUri(vscode.Uri.parse(e.url));
-    const pick = await vscode.window.showInformationMessage(
-      `${sandboxId}:${port} is exposed at ${url.toString(true)} (requests need the agent's key as a Bearer token).`,
-      'Copy URL',
-    );
-    if (pick) await vscode.env.clipboard.writeText(url.toString(true));
-    return e;
+    void vscode.window
+      .showInformationMessage(`${sandboxId}:${port} is exposed at ${url.toString(true)} (requests need the agent's key as a Bearer token).`, 'Copy URL')
+      .then((pick) => pick && vscode.env.clipboard.writeText(url.toString(true)));
+    return { ...e, externalUrl: url.toString(true) };
   },
 };

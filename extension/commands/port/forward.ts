@@ -18,9 +18,11 @@ export const forwardPort: Command = {
     const f = await s.agent.request(PortForwardCreate, { sandboxId, port });
     // In a remote or dev-container window, the host port must be tunnelled to the user's machine.
     const local = await vscode.env.asExternalUri(vscode.Uri.parse(`http://${f.hostAddress}:${f.hostPort}/`));
-    const pick = await vscode.window.showInformationMessage(`${sandboxId}:${port} is forwarded to ${local.toString(true)}`, 'Open in Browser', 'Copy Address');
-    if (pick === 'Open in Browser') await vscode.env.openExternal(local);
-    if (pick === 'Copy Address') await vscode.env.clipboard.writeText(local.toString(true));
-    return f;
+    // The message stays until dismissed: its buttons act later, the command returns now.
+    void vscode.window.showInformationMessage(`${sandboxId}:${port} is forwarded to ${local.toString(true)}`, 'Open in Browser', 'Copy Address').then((pick) => {
+      if (pick === 'Open in Browser') void vscode.env.openExternal(local);
+      if (pick === 'Copy Address') void vscode.env.clipboard.writeText(local.toString(true));
+    });
+    return { ...f, localUri: local.toString(true) };
   },
 };

@@ -21,7 +21,7 @@ export const branch: Command = {
     }
     const n = count;
     const r = await withProgress(`Branching ${snapshotId} into ${n}…`, (signal) => s.agent.request(SnapshotBranch, { snapshotId, count: n, detached: true }, { signal }));
-    s.branches.refreshSoon();
+    void s.branches.reveal(r.branches[0].sandboxId);
     void vscode.window.setStatusBarMessage(`Forkspace: ${r.branches.length} branch(es) running in ${r.totalMs.toFixed(0)} ms`, 5000);
     return r.branches.map((b) => b.sandboxId);
   },

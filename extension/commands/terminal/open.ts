@@ -1,5 +1,5 @@
 import * as vscode from 'vscode';
-import { SandboxTerminal } from '../../terminals/sandboxTerminal';
+import { SandboxTerminal } from '../../terminal/sandboxTerminal';
 import { sandboxFor } from '../pick';
 import type { Command } from '../services';
 

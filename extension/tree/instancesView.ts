@@ -1,10 +1,10 @@
 // Instances: persistent sandboxes with their lifetime (TTL countdown, idle timeout). Reloaded from agent
 // events; while an instance has a TTL, its countdown is redrawn every 15 s (no agent request for that).
 import * as vscode from 'vscode';
-import { InstanceList, SandboxChanged, SandboxExpired, type Sandbox } from '../../agent/src/protocol';
+import { InstanceList, SandboxChanged, SandboxExpired, type NotificationType, type Sandbox } from '../../agent/src/protocol';
 import type { AgentConnection } from '../agent/agentConnection';
 import { lifetimeOf } from '../model/treeItems';
-import { DEBOUNCE_MS } from './branchesView';
+import { Refresher } from './refresher';
 
 const COUNTDOWN_MS = 15_000;
 
@@ -15,28 +15,24 @@ export interface InstanceArg {
 
 export class InstancesView implements vscode.TreeDataProvider<InstanceArg>, vscode.Disposable {
   private instances: Sandbox[] | undefined;
-  private timer: NodeJS.Timeout | undefined;
   private countdown: NodeJS.Timeout | undefined;
   private readonly changed = new vscode.EventEmitter<InstanceArg | undefined>();
-  private readonly disposables: vscode.Disposable[] = [];
+  private readonly refresher: Refresher;
   readonly onDidChangeTreeData = this.changed.event;
 
   constructor(private readonly agent: AgentConnection) {
-    this.disposables.push(
-      agent.on(SandboxChanged, () => this.refreshSoon()),
-      agent.on(SandboxExpired, () => this.refreshSoon()),
-      agent.onDidConnect(() => this.refreshSoon()),
-    );
+    this.refresher = new Refresher(agent, [SandboxChanged, SandboxExpired] as NotificationType<unknown>[], () => {
+      this.instances = undefined;
+      this.changed.fire(undefined);
+    });
   }
 
   refreshSoon(): void {
-    clearTimeout(this.timer);
-    this.timer = setTimeout(() => this.refresh(), DEBOUNCE_MS);
+    this.refresher.soon();
   }
 
   refresh(): void {
-    this.instances = undefined;
-    this.changed.fire(undefined);
+    this.refresher.now();
   }
 
   async list(): Promise<Sandbox[]> {
@@ -70,9 +66,8 @@ export class InstancesView implements vscode.TreeDataProvider<InstanceArg>, vsco
   }
 
   dispose(): void {
-    clearTimeout(this.timer);
+    this.refresher.dispose();
     clearInterval(this.countdown);
     this.changed.dispose();
-    this.disposables.forEach((d) => d.dispose());
   }
 }
