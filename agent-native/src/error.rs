@@ -27,11 +27,11 @@ pub enum Error {
     Params { method: String, source: serde_json::Error },
     #[error("unknown method {0:?}; `forkspace-rt methods` lists them")]
     MethodNotFound(String),
-    #[error("no running exec {0:?}")]
+    #[error("no running exec {0:?}: it has ended or never started (exec/list lists the running ones)")]
     ExecNotFound(String),
     #[error("execId {0:?} is already in use by a running exec; choose a fresh id")]
     ExecIdInUse(String),
-    #[error("the runtime is shutting down")]
+    #[error("the runtime is shutting down; retry once it is back (the agent starts it again on its next request)")]
     ShuttingDown,
     #[error("cannot create a pipe for the sandbox's stdio: {0}")]
     Pipe(nix::errno::Errno),
@@ -45,7 +45,7 @@ pub enum Error {
     Criu(crate::criu::CriuError),
     #[error("cannot {0} {1}: {2}")]
     Io(&'static str, std::path::PathBuf, std::io::Error),
-    #[error("no sandbox {0:?}")]
+    #[error("no sandbox {0:?} (sandbox/list lists them; a destroyed one stays listed as destroyed)")]
     SandboxNotFound(String),
     #[error("no snapshot {0:?} (list them with snapshot/list)")]
     SnapshotNotFound(String),
