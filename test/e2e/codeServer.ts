@@ -5,9 +5,9 @@
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as http from 'node:http';
-import * as net from 'node:net';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
+import { freePort } from '../integration/stack';
 
 export const CACHE = process.env.FORKSPACE_CACHE ?? '/var/cache/forkspace';
 
@@ -126,13 +126,3 @@ function healthy(url: string): Promise<boolean> {
   });
 }
 
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.on('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(port));
-    });
-  });
-}

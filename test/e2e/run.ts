@@ -12,9 +12,9 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
-import { ROOT, Stack } from '../integration/stack';
+import { ROOT, Stack, freePort } from '../integration/stack';
 import { openBrowser, runExtensionTests, workbenchUrl } from './browser';
-import { CodeServer, freePort, installed } from './codeServer';
+import { CodeServer, installed } from './codeServer';
 import type { E2eResults } from './suite/index';
 import { runUiChecks } from './ui';
 

@@ -1,16 +1,7 @@
 // A private stack with its Direct HTTP API on a known port, and a small fetch helper for raw requests.
 import * as fs from 'node:fs';
-import * as net from 'node:net';
-import { useStack, type Stack } from './stack';
+import { freePort, useStack, type Stack } from './stack';
 import type { RpcClient } from '../../agent/src/protocol';
-
-export async function freePort(): Promise<number> {
-  const s = net.createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const port = (s.address() as net.AddressInfo).port;
-  await new Promise((r) => s.close(r));
-  return port;
-}
 
 export interface HttpAnswer {
   status: number;

@@ -3,6 +3,7 @@
 // pair's that still exists on the host: mounts, cgroups, processes.
 import { spawn, type ChildProcess, execFile } from 'node:child_process';
 import * as fs from 'node:fs';
+import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
@@ -314,4 +315,13 @@ export async function waitFor(check: () => boolean | Promise<boolean>, timeoutMs
 
 export function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
+}
+
+/** A TCP port free on 127.0.0.1 right now (for a listener a test starts next). */
+export async function freePort(): Promise<number> {
+  const s = net.createServer();
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
+  const port = (s.address() as net.AddressInfo).port;
+  await new Promise((r) => s.close(r));
+  return port;
 }

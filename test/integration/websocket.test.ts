@@ -2,18 +2,9 @@
 // call the admin methods, as on the Direct HTTP API).
 import { strict as assert } from 'node:assert';
 import * as fs from 'node:fs';
-import * as net from 'node:net';
 import WebSocket from 'ws';
 import { ErrorCodes, ExecOutput, ExecRun, Initialize, KeyCreate, KeyRevoke, PROTOCOL_VERSION, RpcClient, WebSocketTransport, type ProtocolError } from '../../agent/src/protocol';
-import { useStack } from './stack';
-
-async function freePort(): Promise<number> {
-  const s = net.createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const port = (s.address() as net.AddressInfo).port;
-  await new Promise((r) => s.close(r));
-  return port;
-}
+import { freePort, useStack } from './stack';
 
 function open(url: string, headers: Record<string, string>): Promise<WebSocket> {
   return new Promise((resolve, reject) => {

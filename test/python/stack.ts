@@ -4,16 +4,7 @@
 // stack when stdin closes (or on SIGTERM/SIGINT). Exits 1 if the stack left anything behind.
 //   node --import tsx test/python/stack.ts
 import * as fs from 'node:fs';
-import * as net from 'node:net';
-import { Stack } from '../integration/stack';
-
-async function freePort(): Promise<number> {
-  const s = net.createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const port = (s.address() as net.AddressInfo).port;
-  await new Promise((r) => s.close(r));
-  return port;
-}
+import { freePort, Stack } from '../integration/stack';
 
 async function main(): Promise<number> {
   if (process.getuid?.() !== 0) {
