@@ -425,8 +425,11 @@ impl Spawner {
     }
 
     fn shutdown(&mut self) -> ! {
-        for pidfd in self.children.values() {
+        for (pid, pidfd) in &self.children {
             let _ = pidfd_send_signal(pidfd.as_fd(), libc::SIGKILL);
+            // A paused sandbox's processes sit in a frozen v1 freezer, where SIGKILL waits for a thaw:
+            // without one, the waitpid below (and the sandbox's pid namespace teardown) never ends.
+            thaw_v1_freezer(*pid);
         }
         for pid in self.children.keys() {
             let _ = waitpid(Pid::from_raw(*pid), None);
@@ -591,6 +594,16 @@ fn new_netns() -> Result<OwnedFd, Errno> {
             let _ = waitpid(child, None);
             fd
         }
+    }
+}
+
+/// Thaws the v1 freezer cgroup `pid` is in, if it is in a frozen one (read from /proc/<pid>/cgroup).
+fn thaw_v1_freezer(pid: i32) {
+    let Ok(cgroups) = std::fs::read_to_string(format!("/proc/{pid}/cgroup")) else { return };
+    let Some(path) = cgroups.lines().find_map(|l| l.split_once(":freezer:").map(|(_, p)| p.to_string())) else { return };
+    let state = PathBuf::from("/sys/fs/cgroup/freezer").join(path.trim_start_matches('/')).join("freezer.state");
+    if std::fs::read_to_string(&state).is_ok_and(|s| s.trim() != "THAWED") {
+        let _ = std::fs::write(&state, "THAWED");
     }
 }
 

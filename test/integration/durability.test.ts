@@ -10,6 +10,7 @@ import {
   SandboxCreate,
   SandboxGet,
   SandboxOutput,
+  SandboxPause,
   SandboxStart,
   SnapshotCreate,
   SnapshotList,
@@ -17,7 +18,7 @@ import {
   SandboxDestroy,
   type RpcClient,
 } from '../../agent/src/protocol';
-import { sleep, useStack, waitFor } from './stack';
+import { processesInCgroup, sleep, useStack, waitFor } from './stack';
 import { COUNTER, consecutive, sh } from './snapshots.test';
 
 const HOLDER = 'import os, time\ndata = os.urandom(60 << 20)\nprint("ready", flush=True)\nwhile True: time.sleep(1)';
@@ -62,6 +63,23 @@ describe('durability of snapshots (real CRIU)', function () {
     consecutive(await sh(c, after.sandboxId, 'cat /root/count'));
     assert.equal((await c.request(SandboxGet, { sandboxId: sandbox.id })).sandbox.state, 'stopped');
     for (const id of [sandbox.id, restored.sandboxId, after.sandboxId]) await c.request(SandboxDestroy, { sandboxId: id });
+  });
+
+  it('leaves no process of a paused sandbox behind when the runtime is SIGKILLed', async () => {
+    const stack = env.stack();
+    let c = await stack.client();
+    const { sandbox } = await c.request(SandboxCreate, { environment: 'busybox', command: 'while true; do sleep 1; done' });
+    await c.request(SandboxPause, { sandboxId: sandbox.id });
+    const runtime = stack.runtimePid();
+    process.kill(runtime, 'SIGKILL');
+    // The spawner, its child, sees the runtime's end close and kills what it started; frozen processes
+    // only die once thawed, so without that they (and the spawner waiting for them) stayed for good.
+    await waitFor(async () => (await processesInCgroup(stack.cgroupParent)).length === 0, 10_000, "the paused sandbox's processes to die");
+    await stack.killAgent();
+    await stack.startAgent();
+    c = await stack.client();
+    assert.ok(['failed', 'stopped'].includes((await c.request(SandboxGet, { sandboxId: sandbox.id })).sandbox.state));
+    await c.request(SandboxDestroy, { sandboxId: sandbox.id });
   });
 
   for (const delayMs of [0, 15, 40, 80, 160]) {
