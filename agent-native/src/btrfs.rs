@@ -12,6 +12,7 @@ use std::process::Command;
 
 use nix::errno::Errno;
 use nix::fcntl::OFlag;
+use nix::mount::MsFlags;
 use nix::sys::stat::Mode;
 
 #[derive(Debug, thiserror::Error)]
@@ -72,6 +73,9 @@ impl Pool {
                 let tmp = image.with_extension("img.tmp");
                 let f = fs::File::create(&tmp).map_err(|source| BtrfsError::Image { path: tmp.clone(), source })?;
                 f.set_len(size).map_err(|source| BtrfsError::Image { path: tmp.clone(), source })?;
+                // It will hold every sandbox's files.
+                fs::set_permissions(&tmp, std::os::unix::fs::PermissionsExt::from_mode(0o600))
+                    .map_err(|source| BtrfsError::Image { path: tmp.clone(), source })?;
                 let out = Command::new("mkfs.btrfs")
                     .args(["-q", "-f"])
                     .arg(&tmp)
@@ -84,7 +88,7 @@ impl Pool {
             }
             // `-o loop` gives the loop device autoclear: unmounting detaches it.
             let out = Command::new("mount")
-                .args(["-t", "btrfs", "-o", "loop,noatime"])
+                .args(["-t", "btrfs", "-o", "loop,noatime,nosuid,nodev"])
                 .arg(image)
                 .arg(mount)
                 .output()
@@ -93,6 +97,16 @@ impl Pool {
                 return Err(tool_err("mount", String::from_utf8_lossy(&out.stderr).into_owned()));
             }
         }
+        // Also when it was mounted already (by an older runtime): setuid files and device nodes in
+        // sandbox layers must be inert on the host.
+        nix::mount::mount(
+            None::<&str>,
+            mount,
+            None::<&str>,
+            MsFlags::MS_REMOUNT | MsFlags::MS_BIND | MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOATIME,
+            None::<&str>,
+        )
+        .map_err(|errno| BtrfsError::Ioctl { op: "remount nosuid,nodev", path: mount.into(), errno })?;
         let pool = Pool { mount: mount.into(), image: Some(image.into()) };
         for dir in ["sandboxes", "snapshots"] {
             let p = pool.mount.join(dir);

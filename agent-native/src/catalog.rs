@@ -249,6 +249,10 @@ fn to_json<T: Serialize>(v: &T) -> String {
 impl Catalog {
     pub fn open(path: &Path) -> Result<Catalog> {
         let open_err = |source| CatalogError::Open { path: path.into(), source };
+        // It holds sandboxes' environment values: 0600, which SQLite gives its -wal and -shm files too.
+        crate::data_dir::private_file(path).map_err(|e| {
+            open_err(rusqlite::Error::SqliteFailure(rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_CANTOPEN), Some(e.to_string())))
+        })?;
         let conn = Connection::open(path).map_err(open_err)?;
         // WAL: readers never block the writer; NORMAL: a committed transaction survives the process being
         // killed (only a power loss can drop the newest commits).

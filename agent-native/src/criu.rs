@@ -138,9 +138,18 @@ pub fn check_installed(criu: &Path) -> Result<()> {
 /// Runs a dump; returns how long criu took.
 pub async fn dump(criu: &Path, d: &Dump) -> Result<Duration> {
     check_installed(criu)?;
-    fs::create_dir_all(&d.images).map_err(|source| CriuError::Io { path: d.images.clone(), source })?;
+    crate::data_dir::create_private_dir(&d.images).map_err(|source| CriuError::Io { path: d.images.clone(), source })?;
     let t0 = Instant::now();
-    let out = tokio::process::Command::new(criu)
+    let mut cmd = tokio::process::Command::new(criu);
+    // Page images are process memory: 0600, not criu's 0644.
+    // SAFETY: umask(2) in the forked child before exec; async-signal-safe, touches no shared state.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::umask(0o077);
+            Ok(())
+        })
+    };
+    let out = cmd
         .args(d.args())
         .stdin(std::process::Stdio::null())
         .output()

@@ -83,6 +83,10 @@ struct ServeArgs {
     /// Size of the sparse btrfs image (bytes of disk are used only as data is written).
     #[arg(long, env = "FORKSPACE_FS_IMAGE_SIZE", default_value_t = 64 << 30)]
     fs_image_size: u64,
+    /// Kernel features the sandbox seccomp profile refuses that sandboxes on this host may use anyway,
+    /// comma-separated: io_uring, vsock (AF_VSOCK sockets), packet (AF_PACKET sockets). See SECURITY.md.
+    #[arg(long, env = "FORKSPACE_SECCOMP_ALLOW", default_value = "")]
+    seccomp_allow: String,
     #[command(flatten)]
     criu: CriuArg,
 }
@@ -150,7 +154,19 @@ fn serve(args: ServeArgs) -> anyhow::Result<u8> {
         orphan_grace_ms: args.orphan_grace_ms,
     };
     for dir in [&config.data_dir, &config.sandboxes_dir()] {
-        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        forkspace_rt::data_dir::create_private_dir(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    let allowed = args
+        .seccomp_allow
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(forkspace_rt::seccomp::Feature::parse)
+        .collect::<Result<std::collections::BTreeSet<_>, _>>()?;
+    forkspace_rt::seccomp::prepare(&allowed)?;
+    if !allowed.is_empty() {
+        let names: Vec<&str> = allowed.iter().map(|f| f.name()).collect();
+        log!("warning: sandboxes may use {} (--seccomp-allow)", names.join(", "));
     }
     if let Some(parent) = config.socket.parent() {
         std::fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
@@ -161,6 +177,8 @@ fn serve(args: ServeArgs) -> anyhow::Result<u8> {
     let _ = std::fs::create_dir_all("/dev/shm/criu-run");
     let catalog = catalog::Catalog::open(&config.data_dir.join("catalog.sqlite"))?;
     let store = open_store(&config, &args.fs_store, args.fs_image_size)?;
+    forkspace_rt::data_dir::seal(&config.data_dir)
+        .with_context(|| format!("making {} private (0700, files 0600)", config.data_dir.display()))?;
     // Environments built by `build-env` (setup) or another runtime sharing the cache enter the catalog.
     let env_store = envs::EnvStore { dir: config.env_dir.clone(), mirror: config.debian_mirror.clone() };
     for def in envs::ENVIRONMENTS.iter() {
@@ -180,6 +198,11 @@ fn serve(args: ServeArgs) -> anyhow::Result<u8> {
     }
     if !args.no_ksm {
         settings.extend(tuning::KSM);
+    }
+    let current_file_max = std::fs::read_to_string(tuning::FILE_MAX).ok().and_then(|s| s.trim().parse().ok());
+    let file_max = current_file_max.and_then(|c| tuning::file_max_for(total_memory(), c)).map(|v| v.to_string());
+    if let Some(v) = &file_max {
+        settings.push((tuning::FILE_MAX, v.as_str()));
     }
     let mut tuning = tuning::Tuning::apply(&settings);
     // Before any thread exists: the spawner must be forked from a single-threaded process.

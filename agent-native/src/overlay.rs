@@ -59,7 +59,9 @@ pub fn options(lowers: &[&Path], dirs: &OverlayDirs) -> Result<String> {
 
 pub fn mount_overlay(lowers: &[&Path], dirs: &OverlayDirs) -> Result<()> {
     let opts = options(lowers, dirs)?;
-    mount(Some("overlay"), &dirs.rootfs, Some("overlay"), MsFlags::empty(), Some(opts.as_str()))
+    // Nothing a sandbox writes may act on the host: setuid files and device nodes are inert through
+    // this mount (the sandbox's own copy of it allows its devices; see rootfs::allow_devices_in_child).
+    mount(Some("overlay"), &dirs.rootfs, Some("overlay"), MsFlags::MS_NOSUID | MsFlags::MS_NODEV, Some(opts.as_str()))
         .map_err(|errno| OverlayError::Mount { target: dirs.rootfs.clone(), options: opts, errno })
 }
 

@@ -36,6 +36,41 @@ pub fn protect_proc_in_child(rootfs: &Path, entry: &str) -> Result<(), Errno> {
     mount(None::<&str>, &path, None::<&str>, ro, None::<&str>)
 }
 
+/// The rootfs is mounted `nosuid,nodev` on the host, so device nodes a sandbox makes there act on
+/// nothing host-side. In the sandbox's own copy of the mount the environment's /dev nodes must work:
+/// this remounts that copy without `nodev` (still `nosuid`).
+pub fn allow_devices_in_child(rootfs: &Path) -> Result<(), Errno> {
+    let flags = MsFlags::MS_REMOUNT | MsFlags::MS_BIND | MsFlags::MS_NOSUID;
+    mount(None::<&str>, rootfs, None::<&str>, flags, None::<&str>)
+}
+
+/// /proc files that show the host's kernel state (keyrings, physical memory and page maps, timers,
+/// kernel symbols, slab caches) are hidden behind the sandbox's /dev/null, as Docker's masked paths.
+pub const PROC_MASKED: [&str; 11] = [
+    "keys",
+    "key-users",
+    "kpageflags",
+    "kpagecount",
+    "kpagecgroup",
+    "timer_list",
+    "iomem",
+    "kcore",
+    "kallsyms",
+    "slabinfo",
+    "vmallocinfo",
+];
+
+pub fn mask_proc_in_child(rootfs: &Path, entry: &str) -> Result<(), Errno> {
+    let path = rootfs.join("proc").join(entry);
+    if !path.exists() {
+        return Ok(());
+    }
+    let null = rootfs.join("dev/null");
+    mount(Some(&null), &path, None::<&str>, MsFlags::MS_BIND, None::<&str>)?;
+    let ro = MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC;
+    mount(None::<&str>, &path, None::<&str>, ro, None::<&str>)
+}
+
 /// A private devpts instance, so the sandbox's ptys are its own. `/dev/ptmx` in the environment links
 /// to `pts/ptmx`.
 pub fn mount_devpts_in_child(rootfs: &Path) -> Result<(), Errno> {

@@ -95,6 +95,18 @@ pub enum InitError {
     Setns { ns: String, errno: i32 },
     #[error("making the pty the controlling terminal failed: {}", errno_text(*errno))]
     Tty { errno: i32 },
+    #[error("entering a new cgroup namespace failed: {}", errno_text(*errno))]
+    CgroupNs { errno: i32 },
+    #[error("remounting the rootfs {path} for devices failed: {}", errno_text(*errno))]
+    Remount { path: String, errno: i32 },
+    #[error("masking {path} failed: {}", errno_text(*errno))]
+    Mask { path: String, errno: i32 },
+    #[error("joining a fresh session keyring failed: {}", errno_text(*errno))]
+    Keyring { errno: i32 },
+    #[error("setting the open-files limit failed: {}", errno_text(*errno))]
+    Rlimit { errno: i32 },
+    #[error("installing the seccomp filter failed: {}", errno_text(*errno))]
+    Seccomp { errno: i32 },
     #[error("{command}: {}", exec_text(*errno))]
     Exec { command: String, errno: i32 },
 }
@@ -119,6 +131,12 @@ impl InitError {
             | InitError::Setsid { errno }
             | InitError::Setns { errno, .. }
             | InitError::Tty { errno }
+            | InitError::CgroupNs { errno }
+            | InitError::Remount { errno, .. }
+            | InitError::Mask { errno, .. }
+            | InitError::Keyring { errno }
+            | InitError::Rlimit { errno }
+            | InitError::Seccomp { errno }
             | InitError::Exec { errno, .. } => Some(*errno),
         }
     }
@@ -183,15 +201,25 @@ fn run_init(
     report_fd: &mut RawFd,
 ) -> Result<Never, InitError> {
     prelude(&plan.process, stdio, go, err, report_fd)?;
+    // Now that the spawner has moved us into the sandbox's cgroups, they become the root of our own
+    // cgroup namespace: /proc/self/cgroup shows "/" and nothing of the host's hierarchy.
+    nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWCGROUP)
+        .map_err(|e| InitError::CgroupNs { errno: e as i32 })?;
 
     // 4. Mounts, all before pivot_root because they name host paths.
     let root = plan.rootfs.as_path();
     rootfs::make_private_in_child().map_err(|e| InitError::MakePrivate { errno: e as i32 })?;
+    rootfs::allow_devices_in_child(root)
+        .map_err(|e| InitError::Remount { path: root.display().to_string(), errno: e as i32 })?;
     rootfs::mount_proc_in_child(root)
         .map_err(|e| InitError::MountProc { path: show(root, "proc"), errno: e as i32 })?;
     for entry in rootfs::PROC_READONLY {
         rootfs::protect_proc_in_child(root, entry)
             .map_err(|e| InitError::ProtectProc { path: format!("/proc/{entry}"), errno: e as i32 })?;
+    }
+    for entry in rootfs::PROC_MASKED {
+        rootfs::mask_proc_in_child(root, entry)
+            .map_err(|e| InitError::Mask { path: format!("/proc/{entry}"), errno: e as i32 })?;
     }
     rootfs::mount_devpts_in_child(root)
         .map_err(|e| InitError::MountDevpts { path: show(root, "dev/pts"), errno: e as i32 })?;
@@ -301,6 +329,12 @@ fn read_exact(fd: RawFd, mut buf: &mut [u8]) -> Result<(), Errno> {
 
 /// Steps 1-3, shared by every sandbox process.
 fn prelude(plan: &ProcessPlan, stdio: &[RawFd], go: RawFd, err: RawFd, report_fd: &mut RawFd) -> Result<(), InitError> {
+    // 0. Until exec this process is a copy of the runtime: nothing in the sandbox may ptrace it, read
+    //    its memory or open its /proc/PID/exe (the host binary). exec makes the user's command dumpable.
+    // SAFETY: prctl(PR_SET_DUMPABLE) sets a flag of this process and touches no memory of ours.
+    unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) };
+    // The runtime works with umask 077 (its data dir is private); the sandbox gets the usual one.
+    nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o022));
     // 1. Wait until the spawner has put us into the sandbox's cgroups: limits hold from the first
     //    instruction of user code.
     wait_for_go(go).map_err(|e| InitError::Sync { errno: e as i32 })?;
@@ -331,6 +365,10 @@ fn finish(plan: &ProcessPlan) -> Result<Never, InitError> {
     // SAFETY: prctl sets a flag of this process and touches no memory of ours.
     unsafe { libc::prctl(PR_SET_MEMORY_MERGE, 1, 0, 0, 0) };
 
+    // A session keyring of its own: the one inherited from the runtime is the host's.
+    join_fresh_session_keyring().map_err(|e| InitError::Keyring { errno: e as i32 })?;
+    set_open_files_limit().map_err(|e| InitError::Rlimit { errno: e as i32 })?;
+
     // 7. Last privileged step: give up the capabilities the sandbox must not have.
     caps::restrict_in_child(plan.keep_caps, caps::last_cap())
         .map_err(|e| InitError::Capabilities { errno: e as i32 })?;
@@ -343,7 +381,10 @@ fn finish(plan: &ProcessPlan) -> Result<Never, InitError> {
         }
     }
 
-    // 9. Exec, trying each PATH candidate like execvp: a missing file moves on, EACCES is remembered
+    // 9. no_new_privs and the seccomp profile (seccomp.rs); from here on only the exec below is needed.
+    crate::seccomp::install_in_child().map_err(|e| InitError::Seccomp { errno: e as i32 })?;
+
+    // 10. Exec, trying each PATH candidate like execvp: a missing file moves on, EACCES is remembered
     //    (it is more telling than a later ENOENT), anything else stops.
     let command = plan.argv.first().cloned().unwrap_or_default();
     let mut denied = false;
@@ -434,6 +475,27 @@ fn open_dev_null_as_stdin() -> Result<(), Errno> {
     let fd = nix::fcntl::open("/dev/null", nix::fcntl::OFlag::O_RDONLY, nix::sys::stat::Mode::empty())?;
     use std::os::fd::AsRawFd;
     dup2(fd.as_raw_fd(), 0)
+}
+
+const KEYCTL_JOIN_SESSION_KEYRING: libc::c_long = 1;
+
+pub fn join_fresh_session_keyring() -> Result<(), Errno> {
+    // SAFETY: keyctl(KEYCTL_JOIN_SESSION_KEYRING, NULL) makes and joins a new anonymous keyring; the
+    // NULL name means no memory of ours is read.
+    if unsafe { libc::syscall(libc::SYS_keyctl, KEYCTL_JOIN_SESSION_KEYRING, std::ptr::null::<libc::c_char>()) } < 0 {
+        return Err(Errno::last());
+    }
+    Ok(())
+}
+
+/// Open files per process: the soft limit programs expect, and a hard limit that, times the pids
+/// limit, stays far below the host's file-max (the rest is bounded by the memory cgroup, which
+/// kernel memory such as open files is charged to).
+pub const NOFILE_SOFT: u64 = 1024;
+pub const NOFILE_HARD: u64 = 4096;
+
+fn set_open_files_limit() -> Result<(), Errno> {
+    nix::sys::resource::setrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE, NOFILE_SOFT, NOFILE_HARD)
 }
 
 fn enter_cwd(cwd: &str) -> Result<(), Errno> {

@@ -289,7 +289,7 @@ pub async fn restore_parts(
     // A restart reuses the directory: the previous incarnation's criu files must not linger.
     remove_tree(&work).map_err(|e| Error::Io("clear the criu work directory", work.clone(), e))?;
     for d in [&rootfs, &work] {
-        std::fs::create_dir_all(d).map_err(|e| Error::Io("create the sandbox directory", d.clone(), e))?;
+        crate::data_dir::create_private_dir(d).map_err(|e| Error::Io("create the sandbox directory", d.clone(), e))?;
     }
     let lazy = allow_lazy && snap.memory_bytes > LAZY_THRESHOLD_BYTES;
     let r = Restore {
@@ -305,6 +305,8 @@ pub async fn restore_parts(
     let helper = |args: Vec<String>, fds: Vec<i32>, cgroups: Vec<PathBuf>| HelperPlan {
         argv: std::iter::once(criu_bin.clone()).chain(args).collect(),
         env: vec!["PATH=/usr/sbin:/usr/bin:/sbin:/bin".into()],
+        cgroup_ns: !cgroups.is_empty(),
+        sandbox_root: (!cgroups.is_empty()).then(|| rootfs.clone()),
         cgroup_procs: cgroups,
         memory_merge: true,
         fd_targets: fds,

@@ -47,6 +47,14 @@ pub struct HelperPlan {
     pub memory_merge: bool,
     /// Where each passed fd goes in the helper, in order (e.g. [1, 2, 9, 10]).
     pub fd_targets: Vec<RawFd>,
+    /// A criu restore's `--root`: the sandbox rootfs, mounted `nodev` on the host. The helper remounts
+    /// it allowing devices in a mount namespace of its own, as the sandbox's first process does.
+    #[serde(default)]
+    pub sandbox_root: Option<PathBuf>,
+    /// After joining `cgroup_procs`, enter a new cgroup namespace rooted there (the restored tree
+    /// inherits it; criu with --manage-cgroups=ignore does not restore one).
+    #[serde(default)]
+    pub cgroup_ns: bool,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -157,6 +165,12 @@ struct Spawner {
 
 fn serve(sock: OwnedFd) -> ! {
     set_process_name(b"forkspace-spawn\0");
+    // Every process forked from here starts as a copy of the runtime's memory: none may be ptraced or
+    // have its memory read (sandbox processes until their exec), and none shares the keyring of the
+    // host session that started the runtime (criu restores, whose trees inherit it).
+    // SAFETY: prctl(PR_SET_DUMPABLE) sets a flag of this process.
+    unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) };
+    let _ = sandbox_init::join_fresh_session_keyring();
     // Keep only stdio and our socket: the runtime's data-dir lock, catalog and listening sockets must
     // close when the runtime dies, even while the spawner is still busy killing sandboxes.
     let keep = sock.as_raw_fd();
@@ -264,7 +278,7 @@ impl Spawner {
         // Opened before any setns: afterwards /proc is the sandbox's. The mount namespace goes last
         // because joining it changes our root.
         let mut ns_fds = Vec::new();
-        for name in ["ipc", "uts", "net", "pid", "mnt"] {
+        for name in ["ipc", "uts", "net", "cgroup", "pid", "mnt"] {
             let path = format!("/proc/{target}/ns/{name}");
             let fd = nix::fcntl::open(
                 path.as_str(),
@@ -485,9 +499,25 @@ fn run_helper_in_child(
     err: RawFd,
 ) -> i32 {
     let pid = std::process::id().to_string();
+    // criu writes logs, pidfiles and sockets into the data dir; restored tasks get their own umask back.
+    // SAFETY: umask(2) changes only this process's file mode mask.
+    unsafe { libc::umask(0o077) };
     for path in &plan.cgroup_procs {
         if let Err(e) = std::fs::write(path, &pid) {
             return e.raw_os_error().unwrap_or(libc::EIO);
+        }
+    }
+    if plan.cgroup_ns {
+        if let Err(e) = nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWCGROUP) {
+            return e as i32;
+        }
+    }
+    if let Some(root) = &plan.sandbox_root {
+        if let Err(e) = nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNS)
+            .and_then(|()| crate::rootfs::make_private_in_child())
+            .and_then(|()| crate::rootfs::allow_devices_in_child(root))
+        {
+            return e as i32;
         }
     }
     if plan.memory_merge {

@@ -23,6 +23,17 @@ pub const KSM: [(&str, &str); 3] = [
     ("/sys/kernel/mm/ksm/run", "1"),
 ];
 
+pub const FILE_MAX: &str = "/proc/sys/fs/file-max";
+
+/// The host-wide open-file limit, raised so that memory, not this counter, bounds open files: the
+/// kernel charges each open file (~256 bytes) to the opener's memory cgroup, so a sandbox holds at most
+/// what its memory limit pays for, while the default file-max (10% of RAM in 1 KiB units) is small
+/// enough for one sandbox to exhaust for every unprivileged process on the host. None: leave it.
+pub fn file_max_for(memory_bytes: u64, current: u64) -> Option<u64> {
+    let target = memory_bytes / 256;
+    (target > current).then_some(target)
+}
+
 impl Tuning {
     /// Writes each `(file, value)`, remembering the old values; files that are missing or refuse the
     /// write are skipped with a log line, since every setting here is an optimisation.

@@ -10,9 +10,10 @@ import { DEFAULT_MAX_MESSAGE_BYTES, NdjsonTransport, ProtocolError, WebSocketTra
 import type { Logger } from '../log';
 import type { Authenticator } from './auth';
 import type { RpcServer } from './rpcServer';
+import { makePrivateDir } from '../privateDir';
 
 export async function listenUnix(socketPath: string, rpc: RpcServer, log: Logger): Promise<net.Server> {
-  fs.mkdirSync(path.dirname(socketPath), { recursive: true });
+  makePrivateDir(path.dirname(socketPath));
   if (fs.existsSync(socketPath)) {
     const live = await new Promise<boolean>((resolve) => {
       const probe = net.connect(socketPath);
@@ -46,7 +47,7 @@ export function loadToken(tokenFile: string): string {
   } catch {
     // first start
   }
-  fs.mkdirSync(path.dirname(tokenFile), { recursive: true });
+  makePrivateDir(path.dirname(tokenFile));
   const token = crypto.randomBytes(32).toString('base64url');
   fs.writeFileSync(tokenFile, token + '\n', { mode: 0o600 });
   return token;

@@ -5,6 +5,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { connectUnixSocket, Initialize, PROTOCOL_VERSION, RpcClient, type NdjsonTransport } from '../protocol';
 import { findAgentEntry, type AgentConfig } from '../config';
+import { makePrivateDir } from '../privateDir';
 
 export class AgentNotRunning extends Error {}
 
@@ -35,7 +36,7 @@ export function agentLogPath(config: AgentConfig): string {
 
 /** Starts the agent daemon detached and waits until its socket accepts connections. */
 export async function startAgent(config: AgentConfig): Promise<void> {
-  fs.mkdirSync(config.logDir, { recursive: true });
+  makePrivateDir(config.logDir);
   const logPath = agentLogPath(config);
   const logFd = fs.openSync(logPath, 'a', 0o600);
   const offset = fs.fstatSync(logFd).size;

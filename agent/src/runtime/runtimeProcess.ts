@@ -5,6 +5,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { connectUnixSocket, ErrorCodes, ProtocolError } from '../protocol';
 import type { AgentConfig } from '../config';
+import { makePrivateDir } from '../privateDir';
 
 const START_TIMEOUT_MS = 15_000;
 
@@ -24,7 +25,7 @@ export async function startRuntime(config: AgentConfig): Promise<void> {
   if (!fs.existsSync(config.runtimeBin)) {
     throw unavailable(`forkspace-rt is not built: ${config.runtimeBin} does not exist. Run scripts/setup.sh (it builds agent-native/), or set FORKSPACE_RT_BIN.`);
   }
-  fs.mkdirSync(config.logDir, { recursive: true });
+  makePrivateDir(config.logDir);
   const logPath = runtimeLogPath(config);
   const logFd = fs.openSync(logPath, 'a', 0o600);
   const startOffset = fs.fstatSync(logFd).size;
