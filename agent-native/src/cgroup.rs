@@ -276,6 +276,17 @@ pub const CPU_PERIOD_US: u64 = 100_000;
 pub const ALLOWED_DEVICES: [&str; 8] =
     ["c 1:3 rwm", "c 1:5 rwm", "c 1:7 rwm", "c 1:8 rwm", "c 1:9 rwm", "c 5:0 rwm", "c 5:2 rwm", "c 136:* rwm"];
 
+/// Removes the (empty) child groups below `dir`, deepest first; what is still busy stays for `remove`.
+fn remove_children(dir: &Path) {
+    let Ok(entries) = fs::read_dir(dir) else { return };
+    for entry in entries.flatten() {
+        if entry.file_type().is_ok_and(|t| t.is_dir()) {
+            remove_children(&entry.path());
+            let _ = fs::remove_dir(entry.path());
+        }
+    }
+}
+
 /// The cgroup directories of one sandbox.
 #[derive(Debug, Clone)]
 pub struct SandboxCgroup {
@@ -485,6 +496,9 @@ impl SandboxCgroup {
     pub fn remove(&self, patience: Duration) -> Result<()> {
         let start = Instant::now();
         for dir in self.dirs() {
+            // Child groups the sandbox made under its own (only possible if it could mount cgroupfs,
+            // which seccomp refuses) go first: rmdir of a group with children fails with EBUSY.
+            remove_children(&dir);
             loop {
                 match fs::remove_dir(&dir) {
                     Ok(()) => break,

@@ -62,7 +62,8 @@ export class Stack {
       FORKSPACE_LOG_DIR: path.join(dir, 'logs'),
       FORKSPACE_ENV_DIR: SHARED_ENV_DIR,
       FORKSPACE_CGROUP_PARENT: cgroupParent,
-      FORKSPACE_RT_BIN: path.join(DIST, 'forkspace-rt'),
+      // A benchmark may run another build of the runtime (bench/isolation.ts compares two).
+      FORKSPACE_RT_BIN: extra.FORKSPACE_RT_BIN ?? path.join(DIST, 'forkspace-rt'),
       FORKSPACE_WS_PORT: String(wsPort),
     };
     this.config = resolveConfig(this.env);
