@@ -567,27 +567,36 @@ describe('security: the Direct HTTP API between API keys (real agent and runtime
   });
 
   describe('control characters in paths and ids', () => {
+    // A sandbox and snapshot of their own, so every refusal below is about the characters alone.
+    let sP: string;
+    let snapP: string;
+    before(async () => {
+      sP = await sandbox(A, 'paul');
+      const r = await as(A, 'POST', `/v1/sandboxes/${sP}/snapshots`, {});
+      assert.equal(r.status, 200, r.text);
+      snapP = r.json.snapshot.id;
+    });
     const BAD = ['\u0000', '\u0001', '\n', '\u001f', '\u007f'];
     const cases: { what: string; field: string; rest: (bad: string) => [string, string, unknown?]; rpc: (bad: string) => [string, unknown] }[] = [
-      { what: 'files/write path', field: 'path', rest: (x) => ['POST', `/v1/sandboxes/${sA}/files`, { path: `/root/a${x}b`, content: 'x' }], rpc: (x) => ['files/write', { sandboxId: sA, path: `/root/a${x}b`, content: 'x' }] },
-      { what: 'files/read path', field: 'path', rest: (x) => ['GET', `/v1/files/${sA}/content?path=${encodeURIComponent(`/root/a${x}`)}`], rpc: (x) => ['files/read', { id: sA, path: `/root/a${x}` }] },
-      { what: 'files/list path', field: 'path', rest: (x) => ['GET', `/v1/files/${sA}/list?path=${encodeURIComponent(`/ro${x}ot`)}`], rpc: (x) => ['files/list', { id: sA, path: `/ro${x}ot` }] },
-      { what: 'files/remove path', field: 'path', rest: (x) => ['DELETE', `/v1/sandboxes/${sA}/files?path=${encodeURIComponent(`/root/a${x}`)}`], rpc: (x) => ['files/remove', { sandboxId: sA, path: `/root/a${x}` }] },
+      { what: 'files/write path', field: 'path', rest: (x) => ['POST', `/v1/sandboxes/${sP}/files`, { path: `/root/a${x}b`, content: 'x' }], rpc: (x) => ['files/write', { sandboxId: sP, path: `/root/a${x}b`, content: 'x' }] },
+      { what: 'files/read path', field: 'path', rest: (x) => ['GET', `/v1/files/${sP}/content?path=${encodeURIComponent(`/root/a${x}`)}`], rpc: (x) => ['files/read', { id: sP, path: `/root/a${x}` }] },
+      { what: 'files/list path', field: 'path', rest: (x) => ['GET', `/v1/files/${sP}/list?path=${encodeURIComponent(`/ro${x}ot`)}`], rpc: (x) => ['files/list', { id: sP, path: `/ro${x}ot` }] },
+      { what: 'files/remove path', field: 'path', rest: (x) => ['DELETE', `/v1/sandboxes/${sP}/files?path=${encodeURIComponent(`/root/a${x}`)}`], rpc: (x) => ['files/remove', { sandboxId: sP, path: `/root/a${x}` }] },
       { what: 'files/read id (path segment)', field: 'id', rest: (x) => ['GET', `/v1/files/${encodeURIComponent(`sbx${x}`)}/content?path=/a`], rpc: (x) => ['files/read', { id: `sbx${x}`, path: '/a' }] },
       { what: 'exec collect', field: 'collect.0', rest: (x) => ['POST', '/v1/executions/run', { environment: 'busybox', command: 'true', collect: [`/tmp/a${x}`] }], rpc: (x) => ['exec/run', { environment: 'busybox', command: 'true', collect: [`/tmp/a${x}`] }] },
       { what: 'exec files path', field: 'files.0.path', rest: (x) => ['POST', '/v1/executions/run', { environment: 'busybox', command: 'true', files: [{ path: `a${x}`, content: '' }] }], rpc: (x) => ['exec/run', { environment: 'busybox', command: 'true', files: [{ path: `a${x}`, content: '' }] }] },
       { what: 'exec cwd', field: 'cwd', rest: (x) => ['POST', '/v1/executions', { environment: 'busybox', command: 'true', cwd: `/tmp${x}` }], rpc: (x) => ['exec/start', { environment: 'busybox', command: 'true', cwd: `/tmp${x}` }] },
-      { what: 'sandbox/exec cwd', field: 'cwd', rest: (x) => ['POST', `/v1/sandboxes/${sA}/exec`, { command: 'true', cwd: `/tmp${x}` }], rpc: (x) => ['sandbox/exec', { sandboxId: sA, command: 'true', cwd: `/tmp${x}` }] },
+      { what: 'sandbox/exec cwd', field: 'cwd', rest: (x) => ['POST', `/v1/sandboxes/${sP}/exec`, { command: 'true', cwd: `/tmp${x}` }], rpc: (x) => ['sandbox/exec', { sandboxId: sP, command: 'true', cwd: `/tmp${x}` }] },
       { what: 'sandbox/create cwd', field: 'cwd', rest: (x) => ['POST', '/v1/sandboxes', { environment: 'busybox', cwd: `/a${x}` }], rpc: (x) => ['sandbox/create', { environment: 'busybox', cwd: `/a${x}` }] },
       { what: 'sandbox/create files path', field: 'files.0.path', rest: (x) => ['POST', '/v1/sandboxes', { environment: 'busybox', files: [{ path: `/a${x}`, content: '' }] }], rpc: (x) => ['sandbox/create', { environment: 'busybox', files: [{ path: `/a${x}`, content: '' }] }] },
-      { what: 'terminal cwd', field: 'cwd', rest: (x) => ['POST', `/v1/sandboxes/${sA}/terminals`, { cols: 80, rows: 24, cwd: `/a${x}` }], rpc: (x) => ['terminal/open', { sandboxId: sA, cols: 80, rows: 24, cwd: `/a${x}` }] },
-      { what: 'exec/branch cwd', field: 'cwd', rest: (x) => ['POST', `/v1/snapshots/${snapA}/run`, { command: 'true', count: 1, strategy: 'map', cwd: `/a${x}` }], rpc: (x) => ['exec/branch', { snapshotId: snapA, command: 'true', count: 1, strategy: 'map', cwd: `/a${x}` }] },
-      { what: 'diff a', field: 'a', rest: (x) => ['GET', `/v1/diff?a=${encodeURIComponent(`sbx${x}`)}&b=${sA}`], rpc: (x) => ['branch/diff', { a: `sbx${x}`, b: sA }] },
-      { what: 'merge from', field: 'from', rest: (x) => ['POST', `/v1/sandboxes/${sA}/merge`, { from: `sbx${x}` }], rpc: (x) => ['branch/merge', { from: `sbx${x}`, into: sA }] },
-      { what: 'merge into (path segment)', field: 'into', rest: (x) => ['POST', `/v1/sandboxes/${encodeURIComponent(`sbx${x}`)}/merge`, { from: sA }], rpc: (x) => ['branch/merge', { from: sA, into: `sbx${x}` }] },
+      { what: 'terminal cwd', field: 'cwd', rest: (x) => ['POST', `/v1/sandboxes/${sP}/terminals`, { cols: 80, rows: 24, cwd: `/a${x}` }], rpc: (x) => ['terminal/open', { sandboxId: sP, cols: 80, rows: 24, cwd: `/a${x}` }] },
+      { what: 'exec/branch cwd', field: 'cwd', rest: (x) => ['POST', `/v1/snapshots/${snapP}/run`, { command: 'true', count: 1, strategy: 'map', cwd: `/a${x}` }], rpc: (x) => ['exec/branch', { snapshotId: snapP, command: 'true', count: 1, strategy: 'map', cwd: `/a${x}` }] },
+      { what: 'diff a', field: 'a', rest: (x) => ['GET', `/v1/diff?a=${encodeURIComponent(`sbx${x}`)}&b=${sP}`], rpc: (x) => ['branch/diff', { a: `sbx${x}`, b: sP }] },
+      { what: 'merge from', field: 'from', rest: (x) => ['POST', `/v1/sandboxes/${sP}/merge`, { from: `sbx${x}` }], rpc: (x) => ['branch/merge', { from: `sbx${x}`, into: sP }] },
+      { what: 'merge into (path segment)', field: 'into', rest: (x) => ['POST', `/v1/sandboxes/${encodeURIComponent(`sbx${x}`)}/merge`, { from: sP }], rpc: (x) => ['branch/merge', { from: sP, into: `sbx${x}` }] },
       { what: 'ssh sandboxId', field: 'sandboxId', rest: (x) => ['POST', `/v1/sandboxes/${encodeURIComponent(`sbx${x}`)}/ssh`], rpc: (x) => ['ssh/prepare', { sandboxId: `sbx${x}` }] },
       { what: 'sandbox/get sandboxId', field: 'sandboxId', rest: (x) => ['GET', `/v1/sandboxes/${encodeURIComponent(`sbx${x}`)}`], rpc: (x) => ['sandbox/get', { sandboxId: `sbx${x}` }] },
-      { what: 'snapshot label', field: 'label', rest: (x) => ['POST', `/v1/sandboxes/${sA}/snapshots`, { label: `l${x}` }], rpc: (x) => ['snapshot/create', { sandboxId: sA, label: `l${x}` }] },
+      { what: 'snapshot label', field: 'label', rest: (x) => ['POST', `/v1/sandboxes/${sP}/snapshots`, { label: `l${x}` }], rpc: (x) => ['snapshot/create', { sandboxId: sP, label: `l${x}` }] },
       { what: 'snapshot/branch snapshotId', field: 'snapshotId', rest: (x) => ['POST', `/v1/snapshots/${encodeURIComponent(`l${x}`)}/branch`, { count: 1 }], rpc: (x) => ['snapshot/branch', { snapshotId: `l${x}`, count: 1 }] },
       { what: 'exec/get execId', field: 'execId', rest: (x) => ['GET', `/v1/executions/${encodeURIComponent(`e${x}`)}`], rpc: (x) => ['exec/get', { execId: `e${x}` }] },
       { what: 'command argv (NUL)', field: 'command', rest: () => ['POST', '/v1/executions/run', { environment: 'busybox', command: ['echo', 'a\u0000b'] }], rpc: () => ['exec/run', { environment: 'busybox', command: ['echo', 'a\u0000b'] }] },
