@@ -153,6 +153,8 @@ describe('security: the Direct HTTP API between API keys (real agent and runtime
   let fwdA: string;
   /** Key B's own sandbox and snapshot (for merges, diffs and label clashes). */
   let sB: string;
+  /** Key A's instance (made in the lists test). */
+  let instA: string;
 
   async function newKey(name: string): Promise<Key> {
     const r = await as(admin(), 'POST', '/v1/keys', { name });
@@ -235,6 +237,7 @@ describe('security: the Direct HTTP API between API keys (real agent and runtime
       const inst = await as(A, 'POST', '/v1/instances', { environment: 'busybox', ttlMs: 600_000 });
       assert.equal(inst.status, 200, inst.text);
       made.push(inst.json.instance.id);
+      instA = inst.json.instance.id;
       assert.deepEqual(ids(await as(B, 'GET', '/v1/instances'), 'instances'), []);
       assert.deepEqual(ids(await as(A, 'GET', '/v1/instances'), 'instances'), [inst.json.instance.id]);
       await refusedAsMissing(inst.json.instance.id, (id) => as(B, 'GET', `/v1/instances/${id}`), 'instance/get');
@@ -457,9 +460,12 @@ describe('security: the Direct HTTP API between API keys (real agent and runtime
       assert.ok((await h.client().request(SandboxList, {})).sandboxes.some((s) => s.id === sA), 'the unix socket (CLI, extension) sees it');
     });
 
-    it('ownership survives an agent restart', async () => {
+    it('ownership survives an agent restart, and a stop and start from a snapshot', async () => {
+      assert.equal((await as(A, 'POST', `/v1/instances/${instA}/stop`)).status, 200);
       await h.stack().killAgent();
       await h.stack().startAgent();
+      assert.equal((await as(A, 'POST', `/v1/instances/${instA}/resume`)).json.instance?.state, 'running');
+      await refusedAsMissing(instA, (id) => as(B, 'GET', `/v1/sandboxes/${id}`), 'a restarted instance');
       await refusedAsMissing(sA, (id) => as(B, 'GET', `/v1/sandboxes/${id}`), 'sandbox/get after restart');
       await refusedAsMissing(snapA, (id) => as(B, 'GET', `/v1/snapshots/${id}`), 'snapshot/get after restart');
       assert.deepEqual(((await as(B, 'GET', '/v1/snapshots')).json.snapshots as { sandboxId: string }[]).filter((s) => s.sandboxId === sA), []);

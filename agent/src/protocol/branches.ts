@@ -69,6 +69,6 @@ export const TreeGet = request(
   'tree/get',
   z.strictObject({ includeDestroyed: z.boolean().optional() }),
   z.object({ roots: z.array(TreeNode) }),
-  'The branch tree: environment → sandbox → snapshot → sandboxes made from it → ...',
+  'The branch tree: environment → sandbox → snapshot → sandboxes made from it → ... (an API key: of its own sandboxes).',
   { http: 'GET /v1/tree' },
 );

@@ -14,7 +14,7 @@ export type FileInput = z.input<typeof FileInput>;
 export const ExecRunParams = z
   .strictObject({
     /** Tags this run's exec/output notifications; chosen by the caller so output can be matched before
-     * the response arrives. Generated when absent. */
+     * the response arrives. Generated when absent. Ids are per API key: another key's "job-1" is not yours. */
     execId: Id.optional(),
     /** Source code in the environment's language (Python for python*, sh for busybox). */
     code: z.string().optional(),

@@ -48,7 +48,7 @@ export const InstanceResume = request('instance/resume', InstanceRef, InstanceRe
   http: 'POST /v1/instances/{instanceId}/resume',
 });
 export const InstanceGet = request('instance/get', InstanceRef, InstanceResult, 'One instance.', { http: 'GET /v1/instances/{instanceId}' });
-export const InstanceList = request('instance/list', z.strictObject({}), z.object({ instances: z.array(Sandbox) }), 'Every instance not destroyed.', {
+export const InstanceList = request('instance/list', z.strictObject({}), z.object({ instances: z.array(Sandbox) }), 'Every instance not destroyed (an API key: its own).', {
   http: 'GET /v1/instances',
 });
 export const InstanceDestroy = request(

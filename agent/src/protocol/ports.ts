@@ -1,5 +1,6 @@
-// Reaching services inside sandboxes: host ports forwarded into a sandbox, and named HTTP exposures on
-// the agent (HTTP and WebSocket, behind the agent's bearer key).
+// Reaching services inside sandboxes: host ports forwarded into a sandbox (plain TCP listeners, like
+// `docker -p`), and named HTTP exposures on the agent (HTTP and WebSocket, for the key that made them;
+// no TCP listener stands behind one). Both end with their sandbox; both belong to the key of their sandbox.
 import { z } from 'zod';
 import { Ref } from './common';
 import { request } from './messages';
@@ -39,7 +40,7 @@ export const PortList = request(
   'port/list',
   z.strictObject({ sandboxId: Ref.optional() }),
   z.object({ forwards: z.array(PortForward) }),
-  'Lists port forwards.',
+  'Lists port forwards (an API key: those of its own sandboxes).',
   { http: 'GET /v1/ports' },
 );
 
@@ -47,7 +48,7 @@ export const Exposure = z.object({
   name: z.string(),
   sandboxId: z.string(),
   port: z.number(),
-  /** Requests need `Authorization: Bearer <key>` (an API key or the agent's token). */
+  /** Requests need `Authorization: Bearer <key>`: the API key that exposed it, or the agent's token. */
   url: z.string(),
 });
 
@@ -59,11 +60,11 @@ export const HttpExpose = request(
     name: z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/, 'use 1-63 of a-z 0-9 -, starting with a letter or digit'),
   }),
   Exposure,
-  'Exposes an HTTP service of a sandbox at a named, authenticated URL on the agent (WebSocket included).',
+  'Exposes an HTTP service of a sandbox at a named URL on the agent (WebSocket included) for the calling key only; names are per key; it ends with the sandbox.',
   { http: 'POST /v1/sandboxes/{sandboxId}/exposures' },
 );
 
 export const HttpHide = request('http/hide', z.strictObject({ name: Ref }), z.object({ removed: z.boolean() }), 'Removes an exposure.', {
   http: 'DELETE /v1/exposures/{name}',
 });
-export const HttpList = request('http/list', z.strictObject({}), z.object({ exposures: z.array(Exposure) }), 'Lists exposures.', { http: 'GET /v1/exposures' });
+export const HttpList = request('http/list', z.strictObject({}), z.object({ exposures: z.array(Exposure) }), 'Lists exposures (an API key: its own).', { http: 'GET /v1/exposures' });

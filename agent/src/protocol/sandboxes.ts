@@ -86,7 +86,7 @@ export const SandboxList = request(
     label: Ref.optional(),
   }),
   z.object({ sandboxes: z.array(Sandbox) }),
-  'Every sandbox, destroyed ones included (they stay in the branch tree), or those matching the filters.',
+  'Every sandbox (an API key: every one it made), destroyed ones included (they stay in the branch tree), or those matching the filters.',
   { http: 'GET /v1/sandboxes' },
 );
 

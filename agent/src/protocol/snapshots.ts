@@ -71,7 +71,7 @@ export const SnapshotBranch = request(
   { http: 'POST /v1/snapshots/{snapshotId}/branch' },
 );
 
-export const SnapshotGet = request('snapshot/get', SnapshotRef, z.object({ snapshot: Snapshot }), 'One snapshot (by id or unique label).', {
+export const SnapshotGet = request('snapshot/get', SnapshotRef, z.object({ snapshot: Snapshot }), 'One snapshot (by id or unique label; an API key\'s labels resolve among its own snapshots).', {
   http: 'GET /v1/snapshots/{snapshotId}',
 });
 export const SnapshotList = request(
@@ -83,7 +83,7 @@ export const SnapshotList = request(
     label: Ref.optional(),
   }),
   z.object({ snapshots: z.array(Snapshot) }),
-  'Every snapshot, or those matching the filters.',
+  'Every snapshot (an API key: those of its own sandboxes), or those matching the filters.',
   { http: 'GET /v1/snapshots' },
 );
 export const SnapshotDelete = request(
