@@ -8,6 +8,7 @@
 //!     the socket 0600), which the agent relays authenticated HTTP to. No TCP listener is behind an
 //!     exposure, so nothing on the host reaches it without the agent's key check, and its path is never
 //!     reused: a request after the sandbox went finds no socket rather than someone else's server.
+//!
 //! Both end with their sandbox (stop, destroy, exit, expiry): `remove_sandbox`.
 
 use std::collections::HashMap;
@@ -97,7 +98,9 @@ impl Forwards {
             .values()
             .filter(|f| sandbox_id.is_none_or(|s| f.sandbox_id == s))
             .filter_map(|f| match &f.host {
-                HostSide::Tcp(info) => Some(ForwardInfo { open_connections: f.open.load(Ordering::SeqCst), ..info.clone() }),
+                HostSide::Tcp(info) => {
+                    Some(ForwardInfo { open_connections: f.open.load(Ordering::SeqCst), ..info.clone() })
+                }
                 HostSide::Unix(_) => None,
             })
             .collect();
@@ -233,7 +236,15 @@ impl Accept {
 }
 
 /// Registers the forward and relays each accepted connection into the sandbox until it is removed.
-fn serve(rt: &Arc<Runtime>, sandbox_id: &str, forward_id: &str, host: HostSide, listener: Accept, netns: Arc<OwnedFd>, port: u16) {
+fn serve(
+    rt: &Arc<Runtime>,
+    sandbox_id: &str,
+    forward_id: &str,
+    host: HostSide,
+    listener: Accept,
+    netns: Arc<OwnedFd>,
+    port: u16,
+) {
     let (stop, mut stopped) = tokio::sync::watch::channel(false);
     let open = Arc::new(AtomicUsize::new(0));
     let forward = Forward { sandbox_id: sandbox_id.into(), host, open: open.clone(), stop };

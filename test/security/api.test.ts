@@ -539,7 +539,7 @@ describe('security: the Direct HTTP API between API keys (real agent and runtime
       await as(A, 'DELETE', `/v1/ports/${f.json.forwardId}`);
     });
 
-    it('end with their sandbox: a request afterwards is a 404, and the forward is gone too', async () => {
+    it('end with their sandbox (destroy, stop): a request afterwards is a 404, and the forward is gone too', async () => {
       const f = await as(A, 'POST', `/v1/sandboxes/${sD}/ports`, { port: 8000 });
       assert.equal((await as(A, 'DELETE', `/v1/sandboxes/${sD}`)).status, 200);
       const r = await get(`${h.url()}/v1/expose/dora/`, { authorization: `Bearer ${A.secret}` });
@@ -547,6 +547,14 @@ describe('security: the Direct HTTP API between API keys (real agent and runtime
       assert.equal(JSON.parse(r.body).error.name, 'ExecNotFound');
       assert.ok(!((await as(A, 'GET', '/v1/exposures')).json.exposures as { name: string }[]).some((x) => x.name === 'dora'));
       assert.ok(!portsOf(tcpListeners(pids())).includes(f.json.hostPort), 'the explicit forward outlived its sandbox');
+      // A stop (what a TTL's snapshot-then-stop does) ends it the same way.
+      const sE = await sandbox(A, 'eve');
+      assert.equal((await as(A, 'POST', `/v1/sandboxes/${sE}/exposures`, { port: 8000, name: 'eve' })).status, 200);
+      await waitFor(async () => (await get(`${h.url()}/v1/expose/eve/`, { authorization: `Bearer ${A.secret}` })).status === 200, 20_000, "eve's httpd");
+      assert.equal((await as(A, 'POST', `/v1/sandboxes/${sE}/stop`)).status, 200);
+      assert.equal((await get(`${h.url()}/v1/expose/eve/`, { authorization: `Bearer ${A.secret}` })).status, 404);
+      assert.equal((await as(A, 'POST', `/v1/sandboxes/${sE}/start`)).status, 200);
+      assert.equal((await get(`${h.url()}/v1/expose/eve/`, { authorization: `Bearer ${A.secret}` })).status, 404, 'a restarted sandbox is not exposed again by itself');
     });
 
     it('are never served by whoever binds a port the exposure used', async () => {
