@@ -53,7 +53,8 @@ export const notFound = {
       ErrorCodes.ExecNotFound,
       `no execution ${id}: it never ran here, or ended more than ${retentionMinutes} minutes ago (results are kept that long)`,
     ),
-  terminal: (id: string) => new ProtocolError(ErrorCodes.ExecNotFound, `no terminal ${id} (closed, or ended more than 10 minutes ago); open one with terminal/open`),
+  terminal: (id: string) =>
+    new ProtocolError(ErrorCodes.ExecNotFound, `no open terminal ${JSON.stringify(id)} (it was closed, its program ended, or it never was); open one with terminal/open`),
   forward: (id: string) => new ProtocolError(ErrorCodes.ExecNotFound, `no port forward ${JSON.stringify(id)}`, { kind: 'runtime' }),
   exposure: (name: string) => new ProtocolError(ErrorCodes.ExecNotFound, `nothing is exposed as "${name}" (GET /v1/exposures lists what is)`),
   watch: (id: string) => new ProtocolError(ErrorCodes.ExecNotFound, `no watch ${JSON.stringify(id)} (it was released, or its connection closed)`, { kind: 'runtime' }),

@@ -13,7 +13,7 @@ import { RtTerminalClose, RtTerminalExit, RtTerminalInput, RtTerminalOpen, RtTer
 import type { RuntimeClient } from '../runtime/runtimeClient';
 import { newExecId } from './exec';
 import { StreamLog, type LogReader, type Unsubscribe } from './streamLog';
-import { isAdmin, notFound, scopeOf, type Access } from './access';
+import { isAdmin, normalizingNotFound, notFound, scopeOf, type Access } from './access';
 
 export interface TerminalOwner {
   notify<P>(type: NotificationType<P>, params: P): void;
@@ -102,16 +102,17 @@ export class TerminalService {
 
   input(terminalId: string, data: string, access: Access) {
     const t = this.find(terminalId, access);
-    return this.runtime.request(RtTerminalInput, { terminalId: t.runtimeId, dataBase64: Buffer.from(data, 'utf8').toString('base64') });
+    return this.ended(t, this.runtime.request(RtTerminalInput, { terminalId: t.runtimeId, dataBase64: Buffer.from(data, 'utf8').toString('base64') }));
   }
 
   resize(terminalId: string, cols: number, rows: number, access: Access) {
     const t = this.find(terminalId, access);
-    return this.runtime.request(RtTerminalResize, { terminalId: t.runtimeId, cols, rows });
+    return this.ended(t, this.runtime.request(RtTerminalResize, { terminalId: t.runtimeId, cols, rows }));
   }
 
   async close(terminalId: string, access: Access) {
-    return this.closeRuntime(this.find(terminalId, access));
+    const t = this.find(terminalId, access);
+    return this.ended(t, this.closeRuntime(t));
   }
 
   /** Throws the not-found error unless `access` may use the terminal. */
@@ -149,6 +150,11 @@ export class TerminalService {
         void this.closeRuntime(t).catch(() => {});
       }
     }
+  }
+
+  /** The runtime's answer for a terminal whose program ended names the caller's id, not the runtime's. */
+  private ended<T>(t: Terminal, call: Promise<T>): Promise<T> {
+    return normalizingNotFound(call, ErrorCodes.ExecNotFound, () => notFound.terminal(t.terminalId));
   }
 
   private closeRuntime(t: Terminal) {
