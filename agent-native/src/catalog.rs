@@ -96,6 +96,11 @@ pub struct Policy {
     /// None: owned by nobody in particular (created from the CLI or as an instance).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub owner: Option<String>,
+    /// The API key it belongs to (the agent's per-key ownership; None: the agent's admin and local
+    /// clients). Given when the sandbox is made (create, restore, branch) and kept for its life:
+    /// `sandbox/policy` cannot change it. Its snapshots belong to the same key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub principal: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -687,5 +692,21 @@ mod tests {
         assert_eq!(all[1].origin_snapshot.as_deref(), Some("snap-1"));
         c.delete_snapshot("snap-1").unwrap();
         assert!(c.snapshot("snap-1").unwrap().is_none());
+    }
+    #[test]
+    fn the_owning_key_survives_reopening_and_policy_changes() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("catalog.sqlite");
+        {
+            let c = Catalog::open(&path).unwrap();
+            let mut s = sandbox("sbx-k", None);
+            s.policy.principal = Some("key-0123456789ab".into());
+            c.insert_sandbox(&s).unwrap();
+            let changed = Policy { ttl_ms: Some(5000), ..s.policy.clone() };
+            c.set_sandbox_policy("sbx-k", &changed).unwrap();
+        }
+        let c = Catalog::open(&path).unwrap();
+        let p = c.sandbox("sbx-k").unwrap().unwrap().policy;
+        assert_eq!((p.principal.as_deref(), p.ttl_ms), (Some("key-0123456789ab"), Some(5000)));
     }
 }

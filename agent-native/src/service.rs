@@ -73,6 +73,7 @@ pub const METHODS: &[&str] = &[
     "terminal/resize",
     "terminal/close",
     "port/forward",
+    "port/expose",
     "port/unforward",
     "port/list",
     "pool/configure",
@@ -530,6 +531,7 @@ impl Runtime {
                 Ok(json!({ "removed": self.catalog.cache_clear().map_err(Error::Catalog)? }))
             }
             "port/forward" => to_json(ports::forward(self, parse(method, params)?).await?),
+            "port/expose" => to_json(ports::expose(self, parse(method, params)?).await?),
             "port/unforward" => {
                 let p: ForwardRef = parse(method, params)?;
                 if !self.forwards.remove(&p.forward_id) {

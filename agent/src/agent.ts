@@ -2,7 +2,7 @@
 import * as fs from 'node:fs';
 import type * as net from 'node:net';
 import type { WebSocketServer } from 'ws';
-import { RtInfo, RtShutdown } from './protocol/runtime';
+import { RtInfo, RtSandboxChanged, RtShutdown } from './protocol/runtime';
 import type { AgentConfig } from './config';
 import type { Logger } from './log';
 import { EnvironmentService } from './core/environments';
@@ -24,6 +24,8 @@ import { DEFAULT_MAX_MESSAGE_BYTES, type ExecResult } from './protocol';
 import { SandboxService } from './core/sandboxes';
 import { InstanceService } from './core/instances';
 import { Ownership } from './core/ownership';
+import type { Access } from './core/access';
+import { KeySessions } from './api/keySessions';
 import { SshService } from './core/ssh';
 import * as path from 'node:path';
 import { forwardRuntimeEvents } from './api/events';
@@ -47,6 +49,8 @@ export class Agent {
   readonly ssh: SshService;
   readonly executions: ExecutionService;
   readonly apiKeys: ApiKeyStore;
+  /** Open connections per API key, ended when the key is revoked. */
+  readonly keySessions = new KeySessions();
   private httpServer: HttpServer | undefined;
   readonly rpc: RpcServer;
   private unixServer: net.Server | undefined;
@@ -66,19 +70,27 @@ export class Agent {
     this.ownership = new Ownership(this.runtime);
     this.instances = new InstanceService(this.sandboxes);
     this.ssh = new SshService(this.runtime, this.sandboxes, this.exec, path.join(config.dataDir, 'ssh', 'keys'), config.dropbear);
-    this.modes = new ModeService(this.runtime, this.sandboxes, this.exec, this.ownership.agentOwner, this.environments);
-    this.files = new FileService(this.runtime, (ref) => this.sandboxes.refOf(ref));
+    this.modes = new ModeService(this.sandboxes, this.exec, this.ownership.agentOwner, this.environments);
+    this.files = new FileService(this.runtime, this.sandboxes);
     this.cache = new CacheService(this.runtime, this.environments, this.exec);
-    this.executions = new ExecutionService((p, observer, signal) => this.runExecution(p, observer, signal));
+    this.executions = new ExecutionService((p, observer, signal, access) => this.runExecution(p, observer, signal, access));
     this.apiKeys = new ApiKeyStore(config.apiKeysFile);
+    this.apiKeys.onRevoked((keyId) => {
+      const n = this.keySessions.revoke(keyId);
+      if (n) log(`API key ${keyId} revoked: closed its ${n} open connection(s)`);
+    });
     this.terminals = new TerminalService(this.runtime, config.orphanGraceMs);
-    this.ports = new PortService(this.runtime, (name) => `http://${config.httpHost}:${this.httpServer?.port ?? config.httpPort}/v1/expose/${name}/`);
+    this.ports = new PortService(this.runtime, this.sandboxes, (name) => `http://${config.httpHost}:${this.httpServer?.port ?? config.httpPort}/v1/expose/${name}/`);
     this.rpc = new RpcServer(log, (peer) => {
       this.terminals.closeOwnedBy(peer);
       void this.ownership.peerClosed(peer);
     });
     registerHandlers(this.rpc, this);
-    forwardRuntimeEvents(this.runtime, this.rpc);
+    forwardRuntimeEvents(this.runtime, this.rpc, this.sandboxes);
+    // An exposure ends with its sandbox (the runtime closed its socket already).
+    this.runtime.onRuntimeNotification(RtSandboxChanged, (p) => {
+      if (p.state !== 'running' && p.state !== 'paused') this.ports.sandboxGone(p.sandboxId);
+    });
   }
 
   async start(): Promise<void> {
@@ -86,11 +98,11 @@ export class Agent {
     const token = loadToken(this.config.tokenFile);
     const auth = new Authenticator(token, this.apiKeys);
     if (this.config.wsPort > 0) {
-      this.wsServer = await listenWebSocket(this.config.wsHost, this.config.wsPort, auth, this.rpc, this.log);
+      this.wsServer = await listenWebSocket(this.config.wsHost, this.config.wsPort, auth, this.rpc, this.keySessions, this.log);
     }
     const rest = new RestApi(this.rpc, new IdempotencyStore(), this.config.httpMaxBodyBytes || DEFAULT_MAX_MESSAGE_BYTES, AGENT_VERSION, this.log);
-    const streams = new RestStreams(this.executions, this.terminals);
-    this.httpServer = new HttpServer(auth, (name) => this.ports.target(name), rest, streams, this.log);
+    const streams = new RestStreams(this.executions, this.terminals, this.keySessions);
+    this.httpServer = new HttpServer(auth, this.ports, rest, streams, this.keySessions, this.log);
     await this.httpServer.listen(this.config.httpHost, this.config.httpPort);
     this.unixServer = await listenUnix(this.config.agentSocket, this.rpc, this.log);
     // Don't wait: bringing the runtime up (or learning why it cannot come up) must not delay the socket.
@@ -98,12 +110,12 @@ export class Agent {
   }
 
   /** The execution modes: what exec/run, exec/start and sandbox/exec run, once registered as executions. */
-  private async runExecution(p: ParsedExecRun & { execId: string }, observer: ExecObserver, signal: AbortSignal): Promise<ExecResult> {
-    if (p.mode === 'checkpointed') return this.modes.checkpointed(p, observer, signal);
-    if (p.mode === 'cached') return this.cache.run(p, observer, signal);
+  private async runExecution(p: ParsedExecRun & { execId: string }, observer: ExecObserver, signal: AbortSignal, access: Access): Promise<ExecResult> {
+    if (p.mode === 'checkpointed') return this.modes.checkpointed(p, observer, signal, access);
+    if (p.mode === 'cached') return this.cache.run(p, observer, signal, access);
     if (p.mode === 'persistent') {
       const sandboxId = p.sandboxId as string;
-      const { sandbox } = await this.sandboxes.get(sandboxId);
+      const { sandbox } = await this.sandboxes.get(sandboxId, access);
       return this.exec.runIn({ ...p, sandboxId }, sandbox.environment, observer, signal);
     }
     return this.exec.run(p, observer, signal);

@@ -29,7 +29,8 @@ export interface HttpStack {
   beforeStop(fn: () => Promise<unknown>): void;
 }
 
-export function useHttpStack(env: NodeJS.ProcessEnv = {}): HttpStack {
+/** `webSocket`: also the JSON-RPC WebSocket listener (stack().config.wsPort after start). */
+export function useHttpStack(env: NodeJS.ProcessEnv = {}, options: { webSocket?: boolean } = {}): HttpStack {
   let port = 0;
   const extra: NodeJS.ProcessEnv = { ...env };
   // Registered before useStack's hook, so the port is in the env when the agent starts.
@@ -37,7 +38,7 @@ export function useHttpStack(env: NodeJS.ProcessEnv = {}): HttpStack {
     port = await freePort();
     extra.FORKSPACE_HTTP_PORT = String(port);
   });
-  const s = useStack({ env: extra });
+  const s = useStack({ env: extra, ...(options.webSocket ? { wsPort: freePort } : {}) });
   const url = () => `http://127.0.0.1:${port}`;
   const adminToken = () => fs.readFileSync(s.stack().config.tokenFile, 'utf8').trim();
   return {

@@ -1,8 +1,9 @@
 // The seed's TypeScript Direct-flow example, verbatim apart from the URL and the key, against the real
-// agent: a python:3.9 snapshot labelled `snapshot-123` holding train.py is prepared first (the seed's
-// `checkpoint_id: 'snapshot-123'`), and `python train.py` runs from it and is checkpointed.
+// agent: a python:3.9 snapshot labelled `snapshot-123` holding train.py is prepared first with the same API
+// key (the seed's `checkpoint_id: 'snapshot-123'`; a key sees only its own snapshots), and `python train.py`
+// runs from it and is checkpointed.
 import { strict as assert } from 'node:assert';
-import { EnvBuild, EnvProgress, SandboxCreate, SandboxDestroy, FilesWrite, SnapshotCreate } from '../../agent/src/protocol';
+import { EnvBuild, EnvProgress } from '../../agent/src/protocol';
 import { FaaSPlatformClient } from '../../sdk/ts/src';
 import { useSdkStack } from './sdkStack';
 
@@ -26,11 +27,14 @@ describe('seed example: Direct flow, TypeScript (real agent)', function () {
     const progress = rpc.onNotification(EnvProgress, (p) => process.stdout.write(`      [${p.name}] ${p.message}\n`));
     await rpc.request(EnvBuild, { name: 'python:3.9' });
     progress.dispose();
-    const { sandbox } = await rpc.request(SandboxCreate, { environment: 'python:3.9' });
-    await rpc.request(FilesWrite, { sandboxId: sandbox.id, path: '/root/train.py', content: TRAIN_PY });
-    await rpc.request(FilesWrite, { sandboxId: sandbox.id, path: '/root/steps', content: '0' });
-    snapshotId = (await rpc.request(SnapshotCreate, { sandboxId: sandbox.id, label: 'snapshot-123' })).snapshot.id;
-    await rpc.request(SandboxDestroy, { sandboxId: sandbox.id });
+    const sandbox = await s.sdk().sandboxes.create({ environment: 'python:3.9' });
+    try {
+      await sandbox.files.write('/root/train.py', TRAIN_PY);
+      await sandbox.files.write('/root/steps', '0');
+      snapshotId = (await sandbox.snapshot({ label: 'snapshot-123' })).id;
+    } finally {
+      await sandbox.destroy();
+    }
   });
 
   it('runs `client.executeCheckpointed(\'python train.py\', \'python:3.9\', \'snapshot-123\')` as written', async () => {

@@ -4,8 +4,14 @@ import * as crypto from 'node:crypto';
 import type * as http from 'node:http';
 import { ErrorCodes, ProtocolError, type ApiKey } from '../protocol';
 import type { ApiKeyStore } from '../core/apiKeys';
+import { ADMIN, keyAccess, type Access } from '../core/access';
 
 export type Principal = { kind: 'admin'; id: 'admin' } | { kind: 'key'; id: string; key: ApiKey };
+
+/** What a principal may see and act on (core/access.ts). */
+export function accessOf(p: Principal): Access {
+  return p.kind === 'admin' ? ADMIN : keyAccess(p.id);
+}
 
 export class Authenticator {
   private readonly admin: Buffer;

@@ -1,18 +1,19 @@
 // The agent's HTTP listener (127.0.0.1:7812 by default; FORKSPACE_HTTP_HOST/PORT move it): the Direct
 // HTTP API under /v1/ (REST routes, WebSocket streams, the OpenAPI document) and named exposures of
 // sandbox services under /v1/expose/<name>/. Every request, on every path, needs `Authorization:
-// Bearer <key>`: an API key, or the agent's own token (the admin key).
+// Bearer <key>`: an API key (which reaches only what it made), or the agent's own token (the admin key).
 import * as http from 'node:http';
 import type * as net from 'node:net';
 import { ErrorCodes, ProtocolError } from '../protocol';
 import type { Logger } from '../log';
-import type { Authenticator } from './auth';
+import { accessOf, type Authenticator } from './auth';
 import { EXPOSE_PREFIX, proxyRequest, proxyUpgrade, type ExposureLookup } from './exposureProxy';
+import type { KeySessions } from './keySessions';
 import { errorAnswer, refuseUpgrade, send } from './httpAnswers';
 import type { RestApi } from './restApi';
 import type { RestStreams } from './restStreams';
 
-export type { ExposureLookup, ExposureTarget } from './exposureProxy';
+export type { ExposureLookup } from './exposureProxy';
 
 export class HttpServer {
   private server: http.Server | undefined;
@@ -22,6 +23,7 @@ export class HttpServer {
     private readonly lookup: ExposureLookup,
     private readonly rest: RestApi,
     private readonly streams: RestStreams,
+    private readonly sessions: KeySessions,
     private readonly log: Logger,
   ) {}
 
@@ -60,7 +62,7 @@ export class HttpServer {
       return send(res, errorAnswer(principal, { 'www-authenticate': 'Bearer' }));
     }
     const url = parseUrl(req);
-    if (url.pathname.startsWith(EXPOSE_PREFIX)) return proxyRequest(this.lookup, req, res);
+    if (url.pathname.startsWith(EXPOSE_PREFIX)) return proxyRequest(this.lookup, req, res, accessOf(principal), (a, end) => this.sessions.track(a, end));
     void this.rest.handle(req, res, principal, url);
   }
 
@@ -69,8 +71,9 @@ export class HttpServer {
     const principal = this.auth.authenticate(req);
     if (principal instanceof ProtocolError) return refuseUpgrade(socket, principal);
     const url = parseUrl(req);
-    if (url.pathname.startsWith(EXPOSE_PREFIX)) return proxyUpgrade(this.lookup, req, socket, head);
-    this.streams.upgrade(req, socket, head, url);
+    const access = accessOf(principal);
+    if (url.pathname.startsWith(EXPOSE_PREFIX)) return proxyUpgrade(this.lookup, req, socket, head, access, (a, end) => this.sessions.track(a, end));
+    this.streams.upgrade(req, socket, head, url, access);
   }
 }
 

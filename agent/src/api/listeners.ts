@@ -6,9 +6,11 @@ import type * as http from 'node:http';
 import * as net from 'node:net';
 import * as path from 'node:path';
 import { WebSocketServer } from 'ws';
-import { DEFAULT_MAX_MESSAGE_BYTES, NdjsonTransport, ProtocolError, WebSocketTransport } from '../protocol';
+import { DEFAULT_MAX_MESSAGE_BYTES, KEY_REVOKED_CLOSE, NdjsonTransport, ProtocolError, WebSocketTransport } from '../protocol';
 import type { Logger } from '../log';
-import type { Authenticator } from './auth';
+import type { Access } from '../core/access';
+import { accessOf, type Authenticator } from './auth';
+import type { KeySessions } from './keySessions';
 import type { RpcServer } from './rpcServer';
 import { makePrivateDir } from '../privateDir';
 
@@ -53,10 +55,11 @@ export function loadToken(tokenFile: string): string {
   return token;
 }
 
-/** JSON-RPC over WebSocket, for the agent's token (all methods) or an API key (all but the admin ones,
- * as on the Direct HTTP API): the same keys, checked by the same Authenticator. */
-export async function listenWebSocket(host: string, port: number, auth: Authenticator, rpc: RpcServer, log: Logger): Promise<WebSocketServer> {
-  const admins = new WeakSet<http.IncomingMessage>();
+/** JSON-RPC over WebSocket, for the agent's token (all methods, everything) or an API key (all but the
+ * admin methods, on what it made; as on the Direct HTTP API): the same keys, checked by the same
+ * Authenticator. Revoking a key closes its connections at once. */
+export async function listenWebSocket(host: string, port: number, auth: Authenticator, rpc: RpcServer, sessions: KeySessions, log: Logger): Promise<WebSocketServer> {
+  const accesses = new WeakMap<http.IncomingMessage, Access>();
   const wss = new WebSocketServer({
     host,
     port,
@@ -64,7 +67,7 @@ export async function listenWebSocket(host: string, port: number, auth: Authenti
     verifyClient: (info, done) => {
       const principal = auth.authenticate(info.req);
       if (principal instanceof ProtocolError) return done(false, 401, principal.message);
-      if (principal.kind === 'admin') admins.add(info.req);
+      accesses.set(info.req, accessOf(principal));
       done(true);
     },
   });
@@ -72,7 +75,17 @@ export async function listenWebSocket(host: string, port: number, auth: Authenti
     wss.once('listening', () => resolve());
     wss.once('error', reject);
   });
-  wss.on('connection', (socket, req) => rpc.attach(new WebSocketTransport(socket, DEFAULT_MAX_MESSAGE_BYTES), { admin: admins.has(req) }));
+  wss.on('connection', (socket, req) => {
+    const access = accesses.get(req);
+    if (!access) return socket.terminate();
+    const transport = new WebSocketTransport(socket, DEFAULT_MAX_MESSAGE_BYTES);
+    const peer = rpc.attach(transport, access);
+    const untrack = sessions.track(access, () => {
+      peer.revoked = true;
+      transport.close(KEY_REVOKED_CLOSE.code, KEY_REVOKED_CLOSE.reason);
+    });
+    transport.onClose(untrack);
+  });
   const addr = wss.address();
   log(`WebSocket JSON-RPC on ${typeof addr === 'string' || addr === null ? String(addr) : `${addr.address}:${addr.port}`}`);
   return wss;

@@ -10,7 +10,7 @@ import { matchRoute, ROUTES, type RouteMatch } from '../protocol/routes';
 import type { RequestType } from '../protocol';
 import type { Logger } from '../log';
 import { fingerprintOf, type IdempotencyStore } from '../core/idempotency';
-import type { Principal } from './auth';
+import { accessOf, type Principal } from './auth';
 import { errorAnswer, errorBody, send, type Answer } from './httpAnswers';
 import { idempotencyKeyOf, paramsFrom, readBody } from './restParams';
 import type { RpcServer } from './rpcServer';
@@ -66,13 +66,13 @@ export class RestApi {
     }
     const body = verb === 'GET' && req.headers['content-length'] === undefined && req.headers['transfer-encoding'] === undefined ? Buffer.alloc(0) : await readBody(req, this.maxBodyBytes);
     const key = verb === 'POST' || verb === 'PUT' || verb === 'PATCH' ? idempotencyKeyOf(req) : undefined;
-    const call = () => this.call(req, url, match, target, body);
+    const call = () => this.call(req, url, match, target, body, principal);
     if (key === undefined) return call();
     const { answer, replayed } = await this.idempotency.run(principal.id, key, fingerprintOf(verb, url.pathname, url.search, body), call);
     return replayed ? { ...answer, headers: { ...answer.headers, 'idempotency-replayed': 'true' } } : answer;
   }
 
-  private async call(req: http.IncomingMessage, url: URL, match: RouteMatch, target: RequestType<unknown, unknown, unknown>, body: Buffer): Promise<Answer> {
+  private async call(req: http.IncomingMessage, url: URL, match: RouteMatch, target: RequestType<unknown, unknown, unknown>, body: Buffer, principal: Principal): Promise<Answer> {
     let params: Record<string, unknown>;
     try {
       params = paramsFrom(req, url, match, target.params, body);
@@ -80,7 +80,7 @@ export class RestApi {
       if (e instanceof ProtocolError) return errorAnswer(e);
       throw e;
     }
-    const response = await this.rpc.call(target.method, params);
+    const response = await this.rpc.call(target.method, params, accessOf(principal));
     if (response.error) {
       return { status: httpStatusOf(response.error.code), body: errorBody(response.error.code, response.error.message, response.error.data) };
     }

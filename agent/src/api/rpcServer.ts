@@ -7,6 +7,7 @@ import { fieldsOf } from '../protocol/routes';
 import { AgentRequests, CancelRequest, ErrorCodes, Exit, Initialize, ProtocolError, Shutdown } from '../protocol';
 import type { MessageTransport, NotificationType, RequestType } from '../protocol';
 import type { Logger } from '../log';
+import { ADMIN, isAdmin, type Access } from '../core/access';
 
 export interface Peer {
   readonly id: number;
@@ -14,9 +15,12 @@ export interface Peer {
    * gets no notifications (output is read from the execution's stream). */
   readonly stateless?: boolean;
   state: 'new' | 'ready' | 'shutdown';
-  /** May call the admin methods (key management, stopping the agent): the unix socket (owner-only) and
-   * the agent's token are; an API key is not. */
-  readonly admin: boolean;
+  /** Who it is: the admin (the unix socket, which is owner-only, and the agent's token) may call every
+   * method and sees everything; an API key may not call the admin methods (key management, stopping the
+   * agent) and sees only what it made (core/access.ts). */
+  readonly access: Access;
+  /** Its API key was revoked: nothing more is served (the connection is being closed). */
+  revoked?: boolean;
   readonly pending: Map<JSONRPCID, AbortController>;
   notify<P>(type: NotificationType<P>, params: P): void;
   close(): void;
@@ -49,7 +53,10 @@ export class RpcServer {
       if (peer.state === 'new' && !BEFORE_INIT.has(request.method)) {
         return errorFor(request, ErrorCodes.ServerNotInitialized, `send "initialize" before "${request.method}"`);
       }
-      if (!peer.admin && ADMIN_ONLY.has(request.method)) {
+      if (peer.revoked) {
+        return errorFor(request, ErrorCodes.Unauthorized, 'the API key of this connection was revoked; connect again with a valid key');
+      }
+      if (!isAdmin(peer.access) && ADMIN_ONLY.has(request.method)) {
         return errorFor(request, ErrorCodes.Forbidden, `${request.method} is for the agent's admin only: connect with the agent's own token (the agent.token file), not an API key`);
       }
       if (peer.state === 'shutdown' && request.method !== Exit.method) {
@@ -102,11 +109,11 @@ export class RpcServer {
   }
 
   /** Serves one connection until it closes. */
-  attach(transport: MessageTransport, options: { admin: boolean } = { admin: true }): Peer {
+  attach(transport: MessageTransport, access: Access = ADMIN): Peer {
     const peer: Peer = {
       id: this.nextPeerId++,
       state: 'new',
-      admin: options.admin,
+      access,
       pending: new Map(),
       notify: (type, params) => transport.send({ jsonrpc: '2.0', method: type.method, params }),
       close: () => transport.close(),
@@ -114,6 +121,7 @@ export class RpcServer {
     this.peers.add(peer);
     transport.onMessage((message) => {
       if (isResponse(message)) return; // the agent sends no requests to clients
+      if (peer.revoked) return; // closing: the middleware's answer would go nowhere useful
       void Promise.resolve(this.server.receive(message as JSONRPCRequest, peer)).then((response) => {
         if (response) transport.send(response);
       });
@@ -128,15 +136,21 @@ export class RpcServer {
   }
 
   /** Calls a method for one HTTP request: params validated, errors mapped, exactly as on a connection. */
-  async call(method: string, params: unknown): Promise<JSONRPCResponse> {
-    // The route's admin mark was checked against the request's key already.
-    const peer: Peer = { id: this.nextPeerId++, stateless: true, state: 'ready', admin: true, pending: new Map(), notify: () => {}, close: () => {} };
+  async call(method: string, params: unknown, access: Access): Promise<JSONRPCResponse> {
+    const peer: Peer = { id: this.nextPeerId++, stateless: true, state: 'ready', access, pending: new Map(), notify: () => {}, close: () => {} };
     const response = await this.server.receive({ jsonrpc: '2.0', id: 1, method, params: params as JSONRPCRequest['params'] }, peer);
     return response ?? createJSONRPCErrorResponse(1, ErrorCodes.InternalError, `${method} gave no answer`);
   }
 
-  broadcast<P>(type: NotificationType<P>, params: P): void {
-    for (const peer of this.peers) if (peer.state === 'ready') peer.notify(type, params);
+  /** Sends a notification to every initialized connection whose access `to` admits (default: all). */
+  broadcast<P>(type: NotificationType<P>, params: P, to: (access: Access) => boolean = () => true): void {
+    for (const peer of this.peers) if (peer.state === 'ready' && !peer.revoked && to(peer.access)) peer.notify(type, params);
+  }
+
+  /** Some initialized connection is an API key's (events must then be filtered by owner). */
+  get hasKeyPeers(): boolean {
+    for (const peer of this.peers) if (!isAdmin(peer.access)) return true;
+    return false;
   }
 
   closeAll(): void {

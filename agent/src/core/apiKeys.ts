@@ -28,6 +28,7 @@ export class ApiKeyStore {
   private keys: StoredKey[] = [];
   private byHash = new Map<string, StoredKey>();
   private flushTimer: NodeJS.Timeout | undefined;
+  private readonly revokedListeners: ((keyId: string) => void)[] = [];
 
   constructor(readonly file: string) {
     this.load();
@@ -56,7 +57,20 @@ export class ApiKeyStore {
     const k = this.keys.find((x) => x.id === keyId);
     if (!k) throw new ProtocolError(ErrorCodes.KeyNotFound, `no API key ${keyId}; \`forkspace keys list\` shows the keys there are`);
     if (k.revokedAtMs === null) this.save(this.keys.map((x) => (x === k ? { ...x, revokedAtMs: Date.now() } : x)));
+    // Also when it was revoked before: whatever it still holds open ends now.
+    for (const l of this.revokedListeners) l(keyId);
     return { key: publicKey(this.keys.find((x) => x.id === keyId) as StoredKey) };
+  }
+
+  /** Told the id of each key revoked, right after the revocation is stored. */
+  onRevoked(listener: (keyId: string) => void): void {
+    this.revokedListeners.push(listener);
+  }
+
+  /** The key exists and is not revoked (for connections that outlive the request that opened them). */
+  isActive(keyId: string): boolean {
+    const k = this.keys.find((x) => x.id === keyId);
+    return k !== undefined && k.revokedAtMs === null;
   }
 
   /** The key a request presents, if it is one of ours and not revoked. */

@@ -2,10 +2,12 @@
 // (the environment's content digest, not its name; the command; its environment variables, working
 // directory, stdin, files and limits; which files it returns) and returned without running when asked
 // again. Results of runs cut short (timeout, OOM, cancelled) are not stored: they depend on the machine.
+// Each key has its own results (the key is part of the hash): one key's output is never served to another.
 import { createHash } from 'node:crypto';
 import { ErrorCodes, ProtocolError, type ExecResult } from '../protocol';
 import { RtCacheGet, RtCachePut } from '../protocol/runtime';
 import type { RuntimeClient } from '../runtime/runtimeClient';
+import { scopeOf, type Access } from './access';
 import type { EnvironmentService } from './environments';
 import { newExecId, type ExecObserver, type ExecService, type ParsedExecRun } from './exec';
 import { DEFAULT_ENVIRONMENT, invocationFor } from './languages';
@@ -17,10 +19,10 @@ export class CacheService {
     private readonly exec: ExecService,
   ) {}
 
-  async run(p: ParsedExecRun, observer: ExecObserver, signal?: AbortSignal): Promise<ExecResult> {
+  async run(p: ParsedExecRun, observer: ExecObserver, signal: AbortSignal | undefined, access: Access): Promise<ExecResult> {
     const policy = p.cache ?? 'use';
     if (policy === 'off') return { ...(await this.exec.run(p, observer, signal)), cached: false };
-    const key = cacheKey(p, await this.digestOf(p.environment ?? DEFAULT_ENVIRONMENT, observer));
+    const key = cacheKey(p, await this.digestOf(p.environment ?? DEFAULT_ENVIRONMENT, observer), scopeOf(access));
     if (policy === 'use') {
       const { result } = await this.runtime.request(RtCacheGet, { key });
       if (result) return this.replay(JSON.parse(result) as ExecResult, p, observer);
@@ -59,12 +61,14 @@ export class CacheService {
 }
 
 /** The hash that keys a cached result. Fields are listed explicitly so a new parameter cannot silently be left out. */
-export function cacheKey(p: ParsedExecRun, environmentDigest: string): string {
+export function cacheKey(p: ParsedExecRun, environmentDigest: string, scope: string): string {
   const environment = p.environment ?? DEFAULT_ENVIRONMENT;
   const invocation = invocationFor(environment, p);
   const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
   const canonical = {
-    v: 1,
+    v: 2,
+    /** Whose result it is (core/access.ts scopeOf): results are never shared between keys. */
+    scope,
     environmentDigest,
     argv: invocation.argv,
     generated: invocation.files.map((f) => ({ path: f.path, sha256: sha(f.content) })),

@@ -59,8 +59,7 @@ export class ExecService {
     const execId = params.execId ?? newExecId();
     const environment = params.environment ?? DEFAULT_ENVIRONMENT;
     const invocation = invocationFor(environment, params);
-    const rt: RtRunParams = {
-      execId,
+    const rt: Omit<RtRunParams, 'execId'> = {
       environment,
       argv: invocation.argv,
       env: params.env,
@@ -73,8 +72,8 @@ export class ExecService {
     };
     let collected: RtRunResult['files'] = [];
     const once = () =>
-      this.stream(execId, environment, params.maxOutputBytes, observer, signal, async () => {
-        const r = await this.runtime.request(RtSandboxRun, rt);
+      this.stream(execId, environment, params.maxOutputBytes, observer, signal, undefined, async (runtimeId) => {
+        const r = await this.runtime.request(RtSandboxRun, { ...rt, execId: runtimeId });
         collected = r.files;
         return { ...r, environment: r.environment };
       }).then((result) =>
@@ -92,13 +91,14 @@ export class ExecService {
     }
   }
 
-  /** Persistent mode: the code or command runs inside a running sandbox. */
-  async runIn(params: ParsedSandboxExec, environment: string, observer: ExecObserver = {}, signal?: AbortSignal): Promise<ExecResult> {
+  /** Persistent mode: the code or command runs inside a running sandbox. `stop` kills it without
+   * cancelling: the result is its (SIGKILL) outcome. */
+  async runIn(params: ParsedSandboxExec, environment: string, observer: ExecObserver = {}, signal?: AbortSignal, stop?: AbortSignal): Promise<ExecResult> {
     const execId = params.execId ?? newExecId();
     const invocation = invocationFor(environment, params);
-    return this.stream(execId, environment, params.maxOutputBytes, observer, signal, async () => {
+    return this.stream(execId, environment, params.maxOutputBytes, observer, signal, stop, async (runtimeId) => {
       const r = await this.runtime.request(RtSandboxExec, {
-        execId,
+        execId: runtimeId,
         sandboxId: params.sandboxId,
         argv: invocation.argv,
         env: params.env,
@@ -111,39 +111,45 @@ export class ExecService {
     });
   }
 
-  /** Runs one runtime call that starts a process tagged `execId`, collecting and forwarding its output. */
+  /** Runs one runtime call that starts a process, collecting and forwarding its output as `execId`'s.
+   * The runtime knows the process by an id of the agent's own making: ids callers choose are theirs
+   * (per key, see core/access.ts), so two keys' "job-1" never meet in the runtime. */
   private async stream(
     execId: string,
     environment: string,
     maxOutputBytes: number | undefined,
     observer: ExecObserver,
     signal: AbortSignal | undefined,
-    call: () => Promise<RuntimeOutcome>,
+    stop: AbortSignal | undefined,
+    call: (runtimeId: string) => Promise<RuntimeOutcome>,
   ): Promise<ExecResult> {
     signal?.throwIfAborted();
+    const runtimeId = newExecId();
     const output = new OutputCollector(maxOutputBytes ?? DEFAULT_MAX_OUTPUT_BYTES, (stream, data, seq) =>
       observer.output?.({ execId, stream, data, seq }),
     );
     let started = false;
     const kill = (): void => {
-      this.runtime.request(RtExecKill, { execId }).catch(() => {
+      this.runtime.request(RtExecKill, { execId: runtimeId }).catch(() => {
         // Not registered yet: the exec/started handler below kills it as soon as it exists.
       });
     };
-    const listener = this.runtime.onExec(execId, {
+    const listener = this.runtime.onExec(runtimeId, {
       started: (p) => {
         started = true;
-        if (signal?.aborted) kill();
+        if (signal?.aborted || stop?.aborted) kill();
         observer.started?.({ execId, sandboxId: p.sandboxId, environment });
       },
       output: (p) => output.push(p.stream, Buffer.from(p.dataBase64, 'base64')),
     });
     signal?.addEventListener('abort', kill, { once: true });
+    stop?.addEventListener('abort', kill, { once: true });
     let result: RuntimeOutcome;
     try {
-      result = await call();
+      result = await call(runtimeId);
     } finally {
       signal?.removeEventListener('abort', kill);
+      stop?.removeEventListener('abort', kill);
       listener.dispose();
     }
     const text = output.finish();

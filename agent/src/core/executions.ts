@@ -3,18 +3,21 @@
 // or error, kept for a while after it ended, and a way to cancel it from any connection or HTTP call.
 // Memory is bounded: each log keeps its last 4 MiB, and finished executions are forgotten after the
 // retention time or, oldest first, when all of them together hold more than the budget.
+// Each execution belongs to who started it (core/access.ts): an API key reaches only its own, by ids
+// that are its own (two keys may both run "job-1"); the admin reaches all.
 import type { z } from 'zod';
 import { ErrorCodes, ProtocolError, errorCodeName } from '../protocol';
 import type { ExecResult, Execution } from '../protocol';
 import type { ExecutionState } from '../protocol/exec';
 import { newExecId, type ExecObserver, type ParsedExecRun } from './exec';
 import { StreamLog, type LogReader, type Unsubscribe } from './streamLog';
+import { isAdmin, notFound, scopeOf, type Access } from './access';
 
 export type OutputChunk = { stream: 'stdout' | 'stderr'; data: string; seq: number };
 type BranchResult = { snapshotId: string; strategy: 'map' | 'race'; results: ExecResult[]; winner: number | null; branchTimeMs: number };
 
 /** Runs an execution in its mode (the agent's mode switch); `p.execId` is always set. */
-export type Runner = (p: ParsedExecRun & { execId: string }, observer: ExecObserver, signal: AbortSignal) => Promise<ExecResult>;
+export type Runner = (p: ParsedExecRun & { execId: string }, observer: ExecObserver, signal: AbortSignal, access: Access) => Promise<ExecResult>;
 
 export interface ExecutionLimits {
   /** Output kept per execution. */
@@ -29,6 +32,9 @@ export const DEFAULT_EXECUTION_LIMITS: ExecutionLimits = { logBytes: 4 << 20, re
 
 interface Entry {
   execId: string;
+  /** Whose it is: scopeOf(access). */
+  scope: string;
+  access: Access;
   state: z.infer<typeof ExecutionState>;
   startedAtMs: number;
   log: StreamLog<OutputChunk, Execution>;
@@ -56,8 +62,8 @@ export class ExecutionService {
   }
 
   /** Runs to the end and answers with the result (exec/run, sandbox/exec). */
-  async run(p: ParsedExecRun, observer: ExecObserver = {}, signal?: AbortSignal): Promise<ExecResult> {
-    const entry = this.begin(p.execId ?? newExecId());
+  async run(p: ParsedExecRun, observer: ExecObserver, signal: AbortSignal | undefined, access: Access): Promise<ExecResult> {
+    const entry = this.begin(p.execId ?? newExecId(), access);
     const stop = () => entry.controller.abort();
     signal?.addEventListener('abort', stop, { once: true });
     if (signal?.aborted) stop();
@@ -69,8 +75,8 @@ export class ExecutionService {
   }
 
   /** Starts and answers at once (exec/start); the result is read with get() or from the stream. */
-  start(p: ParsedExecRun): { execId: string; state: 'running' } {
-    const entry = this.begin(p.execId ?? newExecId());
+  start(p: ParsedExecRun, access: Access): { execId: string; state: 'running' } {
+    const entry = this.begin(p.execId ?? newExecId(), access);
     this.drive(entry, p, {}).catch(() => {
       // kept in the entry: exec/get reports it
     });
@@ -78,11 +84,11 @@ export class ExecutionService {
   }
 
   /** exec/branch: every branch's output and result is recorded under its own execId. */
-  async branched(run: (observer: ExecObserver) => Promise<BranchResult>, observer: ExecObserver): Promise<BranchResult> {
+  async branched(run: (observer: ExecObserver) => Promise<BranchResult>, observer: ExecObserver, access: Access): Promise<BranchResult> {
     const seen = new Map<string, Entry>();
     const entryOf = (execId: string): Entry => {
       let e = seen.get(execId);
-      if (!e) seen.set(execId, (e = this.begin(execId)));
+      if (!e) seen.set(execId, (e = this.begin(execId, access)));
       return e;
     };
     const recording: ExecObserver = {
@@ -106,8 +112,8 @@ export class ExecutionService {
     }
   }
 
-  async get(execId: string, waitMs = 0): Promise<Execution> {
-    const entry = this.entry(execId);
+  async get(execId: string, waitMs: number, access: Access): Promise<Execution> {
+    const entry = this.entry(execId, access);
     if (entry.state === 'running' && waitMs > 0) {
       let timer: NodeJS.Timeout | undefined;
       await Promise.race([entry.done, new Promise<void>((r) => (timer = setTimeout(r, waitMs)))]);
@@ -116,35 +122,38 @@ export class ExecutionService {
     return this.view(entry);
   }
 
-  cancel(execId: string): { execId: string; cancelled: boolean } {
-    const entry = this.entry(execId);
+  cancel(execId: string, access: Access): { execId: string; cancelled: boolean } {
+    const entry = this.entry(execId, access);
     if (entry.state !== 'running') return { execId, cancelled: false };
     entry.controller.abort();
     return { execId, cancelled: true };
   }
 
-  log(execId: string, after: number, limit: number) {
-    const entry = this.entry(execId);
+  log(execId: string, after: number, limit: number, access: Access) {
+    const entry = this.entry(execId, access);
     const { items } = entry.log.since(after, limit);
     const done = entry.state !== 'running' && (items.length === 0 || items[items.length - 1].seq === entry.log.lastSeq);
     return { execId, chunks: items, firstSeq: entry.log.firstSeq, lastSeq: entry.log.lastSeq, done };
   }
 
   /** Output after `after`, live, then the end (the WebSocket stream). */
-  subscribe(execId: string, after: number, reader: LogReader<OutputChunk, Execution>): Unsubscribe {
-    return this.entry(execId).log.subscribe(after, reader);
+  subscribe(execId: string, after: number, reader: LogReader<OutputChunk, Execution>, access: Access): Unsubscribe {
+    return this.entry(execId, access).log.subscribe(after, reader);
   }
 
-  has(execId: string): boolean {
-    return this.entries.has(execId);
+  /** Throws the not-found error unless `access` may read the execution. */
+  check(execId: string, access: Access): void {
+    this.entry(execId, access);
   }
 
   get running(): number {
     return [...this.entries.values()].filter((e) => e.state === 'running').length;
   }
 
-  private begin(execId: string): Entry {
-    const existing = this.entries.get(execId);
+  private begin(execId: string, access: Access): Entry {
+    const scope = scopeOf(access);
+    const key = keyOf(scope, execId);
+    const existing = this.entries.get(key);
     if (existing?.state === 'running') {
       throw new ProtocolError(ErrorCodes.ExecIdInUse, `execution ${execId} is still running; choose another execId (or leave it out to get a fresh one)`);
     }
@@ -153,6 +162,8 @@ export class ExecutionService {
     const done = new Promise<void>((r) => (settle = r));
     const entry: Entry = {
       execId,
+      scope,
+      access,
       state: 'running',
       startedAtMs: Date.now(),
       log: new StreamLog<OutputChunk, Execution>(this.limits.logBytes, (c) => c.data.length),
@@ -160,8 +171,8 @@ export class ExecutionService {
       done,
       settle,
     };
-    this.entries.delete(execId); // re-inserted last: the map's order is the order of starts
-    this.entries.set(execId, entry);
+    this.entries.delete(key); // re-inserted last: the map's order is the order of starts
+    this.entries.set(key, entry);
     return entry;
   }
 
@@ -174,7 +185,7 @@ export class ExecutionService {
       },
     };
     try {
-      const result = await this.runner({ ...p, execId: entry.execId }, recording, entry.controller.signal);
+      const result = await this.runner({ ...p, execId: entry.execId }, recording, entry.controller.signal, entry.access);
       this.finish(entry, result);
       return result;
     } catch (e) {
@@ -215,14 +226,11 @@ export class ExecutionService {
     };
   }
 
-  private entry(execId: string): Entry {
-    const e = this.entries.get(execId);
-    if (!e) {
-      throw new ProtocolError(
-        ErrorCodes.ExecNotFound,
-        `no execution ${execId}: it never ran here, or ended more than ${this.limits.retentionMs / 60_000} minutes ago (results are kept that long)`,
-      );
-    }
+  /** The caller's own execution by that id; for the admin, else anyone's (the latest started). */
+  private entry(execId: string, access: Access): Entry {
+    let e = this.entries.get(keyOf(scopeOf(access), execId));
+    if (!e && isAdmin(access)) for (const x of this.entries.values()) if (x.execId === execId) e = x;
+    if (!e) throw notFound.execution(execId, this.limits.retentionMs / 60_000);
     return e;
   }
 
@@ -235,7 +243,7 @@ export class ExecutionService {
     for (const e of this.entries.values()) {
       if (e.state === 'running') continue;
       if (now - (e.log.endedAtMs ?? now) > this.limits.retentionMs) {
-        this.entries.delete(e.execId);
+        this.entries.delete(keyOf(e.scope, e.execId));
         continue;
       }
       finished.push(e);
@@ -243,10 +251,14 @@ export class ExecutionService {
     }
     for (const e of finished) {
       if (total <= this.limits.totalBytes) break;
-      this.entries.delete(e.execId);
+      this.entries.delete(keyOf(e.scope, e.execId));
       total -= sizeOf(e);
     }
   }
+}
+
+function keyOf(scope: string, execId: string): string {
+  return `${scope}\0${execId}`;
 }
 
 function sizeOf(e: Entry): number {

@@ -1,18 +1,21 @@
-// The files API through the runtime: chunks pass through, text is encoded for the wire.
+// The files API through the runtime: chunks pass through, text is encoded for the wire. Reads work on
+// sandboxes and snapshots, writes and removals on sandboxes; either only on what the caller may see.
 import type { z } from 'zod';
 import { ErrorCodes, ProtocolError, type FileEntry } from '../protocol';
 import type { FilesRead, FilesWrite } from '../protocol/files';
 import { RtFilesList, RtFilesRead, RtFilesRemove, RtFilesWrite } from '../protocol/runtime';
 import type { RuntimeClient } from '../runtime/runtimeClient';
+import type { Access } from './access';
+import type { SandboxService } from './sandboxes';
 
 export class FileService {
   constructor(
     private readonly runtime: RuntimeClient,
-    /** A sandbox id, snapshot id or unique snapshot label → the id (reads work on snapshots too). */
-    private readonly refOf: (ref: string) => Promise<string> = async (ref) => ref,
+    private readonly sandboxes: SandboxService,
   ) {}
 
-  write(p: z.output<typeof FilesWrite.params>) {
+  async write(p: z.output<typeof FilesWrite.params>, access: Access) {
+    await this.sandboxes.checkSandbox(p.sandboxId, access);
     const dataBase64 = p.encoding === 'base64' ? p.content : Buffer.from(p.content, 'utf8').toString('base64');
     return this.runtime.request(RtFilesWrite, {
       sandboxId: p.sandboxId,
@@ -24,8 +27,8 @@ export class FileService {
     });
   }
 
-  async read(p: z.output<typeof FilesRead.params>) {
-    const r = await this.runtime.request(RtFilesRead, { id: await this.refOf(p.id), path: p.path, offset: p.offset, length: p.length });
+  async read(p: z.output<typeof FilesRead.params>, access: Access) {
+    const r = await this.runtime.request(RtFilesRead, { id: await this.sandboxes.refOf(p.id, access), path: p.path, offset: p.offset, length: p.length });
     if (p.encoding === 'base64') return { content: r.dataBase64, encoding: 'base64' as const, offset: r.offset, size: r.size, eof: r.eof };
     const bytes = Buffer.from(r.dataBase64, 'base64');
     const text = new TextDecoder('utf-8', { fatal: true });
@@ -36,12 +39,13 @@ export class FileService {
     }
   }
 
-  async list(id: string, path: string): Promise<{ entries: FileEntry[] }> {
-    const r = await this.runtime.request(RtFilesList, { id: await this.refOf(id), path });
+  async list(id: string, path: string, access: Access): Promise<{ entries: FileEntry[] }> {
+    const r = await this.runtime.request(RtFilesList, { id: await this.sandboxes.refOf(id, access), path });
     return { entries: r.entries as FileEntry[] };
   }
 
-  remove(sandboxId: string, path: string, recursive: boolean) {
+  async remove(sandboxId: string, path: string, recursive: boolean, access: Access) {
+    await this.sandboxes.checkSandbox(sandboxId, access);
     return this.runtime.request(RtFilesRemove, { id: sandboxId, path, recursive });
   }
 }

@@ -7,18 +7,16 @@ import type { z } from 'zod';
 import { ErrorCodes, ProtocolError } from '../protocol';
 import type { ExecResult } from '../protocol';
 import type { ExecBranchParams } from '../protocol/exec';
-import { RtExecKill } from '../protocol/runtime';
-import type { RuntimeClient } from '../runtime/runtimeClient';
 import { newExecId, type ExecObserver, type ExecService, type ParsedExecRun } from './exec';
 import type { EnvironmentService } from './environments';
 import { DEFAULT_ENVIRONMENT } from './languages';
+import { ADMIN, type Access } from './access';
 import { policyFor, type SandboxService } from './sandboxes';
 
 type ParsedBranch = z.output<typeof ExecBranchParams>;
 
 export class ModeService {
   constructor(
-    private readonly runtime: RuntimeClient,
     private readonly sandboxes: SandboxService,
     private readonly exec: ExecService,
     /** Owner of the temporary sandboxes: reaped by the runtime if the agent dies mid-run. */
@@ -27,11 +25,11 @@ export class ModeService {
     private readonly environments?: EnvironmentService,
   ) {}
 
-  async checkpointed(p: ParsedExecRun, observer: ExecObserver, signal?: AbortSignal): Promise<ExecResult> {
+  async checkpointed(p: ParsedExecRun, observer: ExecObserver, signal: AbortSignal | undefined, access: Access): Promise<ExecResult> {
     let sandboxId: string;
     let environment: string;
     if (p.checkpointId) {
-      const { snapshot } = await this.sandboxes.getSnapshot(p.checkpointId);
+      const { snapshot } = await this.sandboxes.getSnapshot(p.checkpointId, access);
       environment = snapshot.environment;
       if (p.environment !== undefined && !(await this.sameEnvironment(p.environment, environment))) {
         throw new ProtocolError(
@@ -40,18 +38,18 @@ export class ModeService {
           { checkpointId: snapshot.id, environment },
         );
       }
-      sandboxId = (await this.sandboxes.restore(snapshot.id, policyFor({}, this.owner))).sandboxId;
+      sandboxId = (await this.sandboxes.restore(snapshot.id, policyFor({}, this.owner, access), ADMIN)).sandboxId;
     } else {
       environment = p.environment ?? DEFAULT_ENVIRONMENT;
-      sandboxId = (await this.sandboxes.create({ environment, limits: p.limits }, this.owner)).sandbox.id;
+      sandboxId = (await this.sandboxes.create({ environment, limits: p.limits }, this.owner, access)).sandbox.id;
     }
     try {
       const result = await this.exec.runIn({ ...p, sandboxId }, environment, observer, signal);
       // Stopping takes the snapshot and ends the processes in one step: nothing runs on after it.
-      const { snapshot } = await this.sandboxes.stop(sandboxId);
+      const { snapshot } = await this.sandboxes.stop(sandboxId, ADMIN);
       return { ...result, checkpointId: snapshot.id };
     } finally {
-      await this.sandboxes.destroy(sandboxId).catch(() => {});
+      await this.sandboxes.destroy(sandboxId, ADMIN).catch(() => {});
     }
   }
 
@@ -63,15 +61,17 @@ export class ModeService {
     return canonical(a) === canonical(b);
   }
 
-  async branched(p: ParsedBranch, observer: ExecObserver, signal?: AbortSignal) {
-    const { snapshot } = await this.sandboxes.getSnapshot(p.snapshotId);
+  async branched(p: ParsedBranch, observer: ExecObserver, signal: AbortSignal | undefined, access: Access) {
+    const { snapshot } = await this.sandboxes.getSnapshot(p.snapshotId, access);
     const inputs: (string | undefined)[] = p.inputs ?? Array.from({ length: p.count ?? 1 }, () => undefined);
     const t0 = performance.now();
     // Kept branches outlive the run (and the agent); the others are the agent's until destroyed.
-    const branched = await this.sandboxes.branch(snapshot.id, inputs.length, policyFor({ detached: p.keep }, this.owner));
+    const branched = await this.sandboxes.branch(snapshot.id, inputs.length, policyFor({ detached: p.keep }, this.owner, access), ADMIN);
     const branchTimeMs = performance.now() - t0;
     const ids = branched.branches.map((b) => b.sandboxId);
     const execIds = ids.map(() => newExecId());
+    // A race's losers are killed (not cancelled): they answer with their SIGKILL results like any other run.
+    const losers = ids.map(() => new AbortController());
     let winner: number | null = null;
     try {
       const runs = ids.map((sandboxId, i) =>
@@ -91,12 +91,12 @@ export class ModeService {
             snapshot.environment,
             observer,
             signal,
+            losers[i].signal,
           )
           .then((r) => {
             if (p.strategy === 'race' && winner === null && r.exitCode === 0) {
               winner = i;
-              // The losers are killed, and answer with their (SIGKILL) results like any other run.
-              execIds.forEach((id, j) => j !== i && this.runtime.request(RtExecKill, { execId: id }).catch(() => {}));
+              losers.forEach((l, j) => j !== i && l.abort());
             }
             return r;
           }),
@@ -105,7 +105,7 @@ export class ModeService {
       if (signal?.aborted) throw new ProtocolError(ErrorCodes.RequestCancelled, 'exec/branch was cancelled');
       return { snapshotId: snapshot.id, strategy: p.strategy, results, winner, branchTimeMs };
     } finally {
-      if (!p.keep) await Promise.all(ids.map((id) => this.sandboxes.destroy(id).catch(() => {})));
+      if (!p.keep) await Promise.all(ids.map((id) => this.sandboxes.destroy(id, ADMIN).catch(() => {})));
     }
   }
 }

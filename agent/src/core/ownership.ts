@@ -8,11 +8,13 @@
 import { randomUUID } from 'node:crypto';
 import { RtOwnerGone, RtSandboxHold, RtSandboxRelease } from '../protocol/runtime';
 import type { RuntimeClient } from '../runtime/runtimeClient';
+import { isAdmin, notFound, scopeOf, type Access } from './access';
 
 export interface OwnerPeer {
   readonly id: number;
   /** An HTTP request: owns nothing, so what it makes is detached. */
   readonly stateless?: boolean;
+  readonly access: Access;
 }
 
 export class Ownership {
@@ -39,7 +41,10 @@ export class Ownership {
     return { watchId, sandboxId };
   }
 
-  async unwatch(watchId: string) {
+  /** Ends a watch of the caller's key (the admin may end any). */
+  async unwatch(watchId: string, caller?: OwnerPeer) {
+    const holder = this.watches.get(watchId);
+    if (caller && !isAdmin(caller.access) && (!holder || scopeOf(holder.access) !== scopeOf(caller.access))) throw notFound.watch(watchId);
     const r = await this.runtime.request(RtSandboxRelease, { holdId: watchId });
     this.watches.delete(watchId);
     return r;

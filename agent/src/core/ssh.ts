@@ -13,6 +13,7 @@ import { RtFilesWrite, RtPortForward, RtPortList } from '../protocol/runtime';
 import type { RuntimeClient } from '../runtime/runtimeClient';
 import type { ExecService } from './exec';
 import type { SandboxService } from './sandboxes';
+import { ADMIN } from './access';
 
 const SSHD = '/opt/forkspace/bin/dropbear';
 const SSHD_PORT = 22;
@@ -66,7 +67,8 @@ export class SshService {
 
   private readonly inflight = new Map<string, Promise<SshTarget>>();
 
-  /** Makes the sandbox reachable over SSH (one preparation per sandbox at a time). */
+  /** Makes the sandbox reachable over SSH (one preparation per sandbox at a time); the caller checked
+   * that it may. */
   prepare(sandboxId: string): Promise<SshTarget> {
     let p = this.inflight.get(sandboxId);
     if (!p) {
@@ -77,9 +79,9 @@ export class SshService {
   }
 
   private async doPrepare(sandboxId: string): Promise<SshTarget> {
-    const { sandbox } = await this.sandboxes.get(sandboxId);
-    if (sandbox.state === 'paused') await this.sandboxes.resume(sandboxId);
-    else if (sandbox.state === 'stopped') await this.sandboxes.start(sandboxId);
+    const { sandbox } = await this.sandboxes.get(sandboxId, ADMIN);
+    if (sandbox.state === 'paused') await this.sandboxes.resume(sandboxId, ADMIN);
+    else if (sandbox.state === 'stopped') await this.sandboxes.start(sandboxId, ADMIN);
     else if (sandbox.state !== 'running') {
       throw new ProtocolError(ErrorCodes.SandboxState, `sandbox ${sandboxId} is ${sandbox.state}; SSH needs a running, paused or stopped one`);
     }

@@ -1,5 +1,6 @@
 // Comparing and merging what branches did to their files, and the branch tree.
 import { z } from 'zod';
+import { Ref } from './common';
 import { request } from './messages';
 import { Sandbox } from './sandboxes';
 import { Snapshot } from './snapshots';
@@ -8,7 +9,7 @@ export const Change = z.enum(['unchanged', 'added', 'modified', 'deleted']);
 
 export const BranchDiff = request(
   'branch/diff',
-  z.strictObject({ a: z.string().min(1), b: z.string().min(1) }),
+  z.strictObject({ a: Ref, b: Ref }),
   z.object({
     a: z.string(),
     b: z.string(),
@@ -37,8 +38,8 @@ export const MergeResult = z.object({
 export const BranchMerge = request(
   'branch/merge',
   z.strictObject({
-    from: z.string().min(1),
-    into: z.string().min(1),
+    from: Ref,
+    into: Ref,
     /** On conflicting changes: fail (apply nothing; the default), ours (keep `into`'s), theirs (take `from`'s). */
     strategy: MergeStrategy.default('fail'),
   }),
@@ -68,6 +69,6 @@ export const TreeGet = request(
   'tree/get',
   z.strictObject({ includeDestroyed: z.boolean().optional() }),
   z.object({ roots: z.array(TreeNode) }),
-  'The branch tree: environment → sandbox → snapshot → sandboxes made from it → ...',
+  'The branch tree: environment → sandbox → snapshot → sandboxes made from it → ... (an API key: of its own sandboxes).',
   { http: 'GET /v1/tree' },
 );

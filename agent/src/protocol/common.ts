@@ -4,6 +4,33 @@ import { z } from 'zod';
 /** Ids callers may choose (execIds): safe as file names and log keys. */
 export const Id = z.string().regex(/^[A-Za-z0-9._-]{1,64}$/, 'use 1-64 characters of A-Z a-z 0-9 . _ -');
 
+// Text that names something (a path, an id, a label) never holds C0 control characters or DEL: a NUL
+// cannot reach a system call at all, and the others only serve to confuse logs and terminals. Every
+// such field of every method is one of these, so JSON-RPC and REST refuse them alike (InvalidParams,
+// naming the field) before anything reaches the runtime.
+const NO_CONTROL = /^[^\u0000-\u001f\u007f]*$/;
+const NO_CONTROL_MESSAGE = 'must not contain NUL or other control characters (U+0000-U+001F, U+007F)';
+const NO_NUL = /^[^\u0000]*$/;
+const NO_NUL_MESSAGE = 'must not contain NUL (U+0000): a program argument or environment value cannot carry it';
+
+/** Printable text: labels, names. */
+export const Text = z.string().regex(NO_CONTROL, NO_CONTROL_MESSAGE);
+/** A reference to something the agent or runtime keeps: a sandbox, snapshot (id or label), execution,
+ * terminal, forward, environment. */
+export const Ref = z.string().min(1).regex(NO_CONTROL, NO_CONTROL_MESSAGE);
+/** A path inside a sandbox or snapshot (absolute, or relative to the working directory). */
+export const SandboxPath = z.string().min(1).regex(NO_CONTROL, NO_CONTROL_MESSAGE);
+/** An absolute path inside a sandbox (working directories). */
+export const AbsolutePath = SandboxPath.startsWith('/', 'must be an absolute path');
+/** A program argument or environment value: anything but NUL (newlines and tabs are fine). */
+export const Arg = z.string().regex(NO_NUL, NO_NUL_MESSAGE);
+/** An environment variable's name and value. */
+export const EnvVars = z.record(Text, Arg);
+/** pid 1 or a command: a shell command line (run with /bin/sh -c) or an argv. */
+export const Command = z.union([Arg.min(1), z.array(Arg).min(1)]);
+/** Labels of a sandbox: printable keys and values. */
+export const Labels = z.record(Ref, Text);
+
 export const Limits = z.strictObject({
   /** Memory limit in bytes; exceeding it OOM-kills the sandbox. Default 512 MiB. */
   memoryBytes: z.number().int().min(8 * 1024 * 1024, 'at least 8 MiB').optional(),

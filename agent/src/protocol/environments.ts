@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { Ref } from './common';
 import { notification, request } from './messages';
 
 export const EnvironmentManifest = z.object({
@@ -30,7 +31,7 @@ export const EnvList = request(
 
 export const EnvBuild = request(
   'env/build',
-  z.strictObject({ name: z.string().min(1) }),
+  z.strictObject({ name: Ref }),
   z.object({ name: z.string(), manifest: EnvironmentManifest }),
   'Builds an environment (once; later calls return at once), streaming env/progress notifications.',
   { http: 'POST /v1/environments/{name}/build' },

@@ -24,7 +24,8 @@ export const ErrorCodes = {
   ShuttingDown: -32803,
   /** The connection closed before the response arrived; the request may or may not have run. */
   ConnectionClosed: -32804,
-  /** Direct HTTP API: no `Authorization: Bearer <key>`, or a key that is unknown or revoked. */
+  /** Direct HTTP API: no `Authorization: Bearer <key>`, or a key that is unknown or revoked (WebSockets of a
+   * revoked key are closed with code 4401, KEY_REVOKED_CLOSE). */
   Unauthorized: -32805,
   /** Direct HTTP API: the key is valid but the route is the admin's (the agent's own token) only. */
   Forbidden: -32806,
@@ -51,9 +52,9 @@ export const ErrorCodes = {
   CommandNotFound: -33007,
   /** The execId is already used by a running execution. */
   ExecIdInUse: -33008,
-  /** No sandbox with that id. */
+  /** No sandbox with that id (for an API key: none of its own; another key's is answered the same). */
   SandboxNotFound: -33005,
-  /** No snapshot with that id. */
+  /** No snapshot with that id or label (for an API key: none of its own; another key's is answered the same). */
   SnapshotNotFound: -33009,
   /** The sandbox is in a state the request cannot act on; the message says which state it needs. */
   SandboxState: -33010,

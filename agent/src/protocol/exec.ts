@@ -1,10 +1,10 @@
 import { z } from 'zod';
-import { Id, Limits } from './common';
+import { AbsolutePath, Arg, Command, EnvVars, Id, Limits, Ref, SandboxPath } from './common';
 import { notification, request, stream } from './messages';
 
 export const FileInput = z.strictObject({
   /** Absolute, or relative to `cwd`. Resolved inside the sandbox; it cannot escape its root. */
-  path: z.string().min(1),
+  path: SandboxPath,
   content: z.string(),
   encoding: z.enum(['utf8', 'base64']).default('utf8'),
   mode: z.number().int().min(0).max(0o7777).optional(),
@@ -14,20 +14,20 @@ export type FileInput = z.input<typeof FileInput>;
 export const ExecRunParams = z
   .strictObject({
     /** Tags this run's exec/output notifications; chosen by the caller so output can be matched before
-     * the response arrives. Generated when absent. */
+     * the response arrives. Generated when absent. Ids are per API key: another key's "job-1" is not yours. */
     execId: Id.optional(),
     /** Source code in the environment's language (Python for python*, sh for busybox). */
     code: z.string().optional(),
     /** A shell command line (run with /bin/sh -c) or an argv array (run directly). */
-    command: z.union([z.string().min(1), z.array(z.string()).min(1)]).optional(),
+    command: Command.optional(),
     /** Environment name, e.g. `python`, `python:3.11`, `busybox`. Default `python`. */
-    environment: z.string().min(1).optional(),
+    environment: Ref.optional(),
     limits: Limits.optional(),
     /** Wall-clock limit; the sandbox is killed when it passes and the result says `timedOut`. */
     timeoutMs: z.number().int().positive().max(7 * 24 * 3600 * 1000).optional(),
-    env: z.record(z.string(), z.string()).optional(),
+    env: EnvVars.optional(),
     /** Working directory inside the sandbox; created if missing. Default /root. */
-    cwd: z.string().startsWith('/', 'must be an absolute path').optional(),
+    cwd: AbsolutePath.optional(),
     files: z.array(FileInput).max(1000).optional(),
     /** Sent to the command's stdin, then closed. Absent: stdin is /dev/null. */
     stdin: z.string().optional(),
@@ -39,13 +39,13 @@ export const ExecRunParams = z
      * persistent: run inside the existing sandbox `sandboxId`. */
     mode: z.enum(['ephemeral', 'checkpointed', 'cached', 'persistent']).optional(),
     /** With mode persistent: the running sandbox or instance to run in (state carries over between runs). */
-    sandboxId: z.string().min(1).optional(),
+    sandboxId: Ref.optional(),
     /** With mode checkpointed: the snapshot to start from. */
-    checkpointId: z.string().min(1).optional(),
+    checkpointId: Ref.optional(),
     /** With mode cached: use (default) a stored result, refresh it (run and store), or off (run, store nothing). */
     cache: z.enum(['use', 'refresh', 'off']).optional(),
     /** Files to return with the result (read when the command ends), at most 16 MiB in all. */
-    collect: z.array(z.string().min(1)).max(100).optional(),
+    collect: z.array(SandboxPath).max(100).optional(),
   })
   .refine((p) => (p.code === undefined) !== (p.command === undefined), {
     message: 'give exactly one of `code` or `command`',
@@ -126,17 +126,17 @@ export type ExecOutputParams = z.infer<typeof ExecOutput.params>;
 
 export const ExecBranchParams = z
   .strictObject({
-    snapshotId: z.string().min(1),
+    snapshotId: Ref,
     code: z.string().optional(),
-    command: z.union([z.string().min(1), z.array(z.string()).min(1)]).optional(),
+    command: Command.optional(),
     /** map: one branch per input, which the command gets on stdin and as $FORKSPACE_INPUT. */
-    inputs: z.array(z.string()).min(1).max(64).optional(),
+    inputs: z.array(Arg).min(1).max(64).optional(),
     /** race: how many identical branches run the command. */
     count: z.number().int().min(1).max(64).optional(),
     /** map: every branch runs to the end. race: the first to exit 0 wins and the rest are stopped. */
     strategy: z.enum(['map', 'race']),
-    env: z.record(z.string(), z.string()).optional(),
-    cwd: z.string().startsWith('/', 'must be an absolute path').optional(),
+    env: EnvVars.optional(),
+    cwd: AbsolutePath.optional(),
     timeoutMs: z.number().int().positive().max(7 * 24 * 3600 * 1000).optional(),
     maxOutputBytes: z.number().int().min(0).max(256 * 1024 * 1024).optional(),
     /** Keep the branches after the run (default: destroy them). */
@@ -187,12 +187,12 @@ export const ExecStart = request(
   { http: 'POST /v1/executions' },
 );
 
-const ExecRef = z.strictObject({ execId: z.string().min(1) });
+const ExecRef = z.strictObject({ execId: Ref });
 
 export const ExecGet = request(
   'exec/get',
   z.strictObject({
-    execId: z.string().min(1),
+    execId: Ref,
     /** Wait up to this long for a running execution to end before answering (long poll). Default 0. */
     waitMs: z.number().int().min(0).max(120_000, 'at most 120000 (2 minutes); ask again for longer').optional(),
   }),
@@ -214,7 +214,7 @@ export const OutputChunk = z.object({ stream: z.enum(['stdout', 'stderr']), data
 export const ExecLog = request(
   'exec/log',
   z.strictObject({
-    execId: z.string().min(1),
+    execId: Ref,
     /** Chunks with a sequence number above this one. Default 0: from the start. */
     after: z.number().int().min(0).default(0),
     limit: z.number().int().min(1).max(10_000).default(1000),

@@ -2,6 +2,7 @@
 // never held whole by the agent or the runtime. Paths resolve inside the sandbox; `..` and symlinks
 // cannot leave it.
 import { z } from 'zod';
+import { Ref, SandboxPath } from './common';
 import { request } from './messages';
 
 export const MAX_FILE_CHUNK = 8 * 1024 * 1024;
@@ -9,8 +10,8 @@ export const MAX_FILE_CHUNK = 8 * 1024 * 1024;
 export const FilesWrite = request(
   'files/write',
   z.strictObject({
-    sandboxId: z.string().min(1),
-    path: z.string().min(1),
+    sandboxId: Ref,
+    path: SandboxPath,
     content: z.string(),
     encoding: z.enum(['utf8', 'base64']).default('utf8'),
     /** Where this chunk goes in the file. */
@@ -28,8 +29,8 @@ export const FilesRead = request(
   'files/read',
   z.strictObject({
     /** A sandbox or a snapshot. */
-    id: z.string().min(1),
-    path: z.string().min(1),
+    id: Ref,
+    path: SandboxPath,
     offset: z.number().int().min(0).default(0),
     length: z.number().int().min(0).max(MAX_FILE_CHUNK).default(MAX_FILE_CHUNK),
     encoding: z.enum(['utf8', 'base64']).default('base64'),
@@ -50,7 +51,7 @@ export type FileEntry = z.infer<typeof FileEntry>;
 
 export const FilesList = request(
   'files/list',
-  z.strictObject({ id: z.string().min(1), path: z.string().min(1).default('/') }),
+  z.strictObject({ id: Ref, path: SandboxPath.default('/') }),
   z.object({ entries: z.array(FileEntry) }),
   'Lists a directory of a sandbox or a snapshot.',
   { http: 'GET /v1/files/{id}/list' },
@@ -58,7 +59,7 @@ export const FilesList = request(
 
 export const FilesRemove = request(
   'files/remove',
-  z.strictObject({ sandboxId: z.string().min(1), path: z.string().min(1), recursive: z.boolean().default(false) }),
+  z.strictObject({ sandboxId: Ref, path: SandboxPath, recursive: z.boolean().default(false) }),
   z.object({ removed: z.boolean() }),
   'Removes a file, or a directory (non-empty ones with recursive).',
   { http: 'DELETE /v1/sandboxes/{sandboxId}/files' },

@@ -61,7 +61,7 @@ export {
 export { BranchDiff, BranchMerge, MergeStrategy, MergeResult, TreeGet, TreeNode, Change } from './branches';
 export type { ExecOutputParams } from './exec';
 export { AgentRequests, AgentNotifications, AgentStreams } from './methods';
-export { ApiKey, KeyCreate, KeyList, KeyRevoke } from './keys';
+export { ApiKey, KeyCreate, KeyList, KeyRevoke, KEY_REVOKED_CLOSE } from './keys';
 export { DEFAULT_MAX_MESSAGE_BYTES, TransportBase } from './transport';
 export type { MessageTransport } from './transport';
 export { NdjsonTransport, connectUnixSocket } from './transports/ndjson';

@@ -2,12 +2,12 @@
 // an environment, not owned by any connection, that come back when the runtime restarts. Stop takes a
 // snapshot first, so resume continues where the instance was.
 import { z } from 'zod';
-import { Lifecycle, Limits } from './common';
+import { AbsolutePath, Command, EnvVars, Labels, Lifecycle, Limits, Ref } from './common';
 import { request } from './messages';
 import { Sandbox } from './sandboxes';
 
 const { detached: _detached, ...InstanceLifecycle } = Lifecycle;
-const InstanceRef = z.strictObject({ instanceId: z.string().min(1) });
+const InstanceRef = z.strictObject({ instanceId: Ref });
 const InstanceResult = z.object({ instance: Sandbox });
 
 export const InstanceStart = request(
@@ -15,15 +15,15 @@ export const InstanceStart = request(
   z
     .strictObject({
       /** Start from this snapshot (processes and files as they were)... */
-      snapshotId: z.string().min(1).optional(),
+      snapshotId: Ref.optional(),
       /** ...or fresh from an environment. Default: `python`. */
-      environment: z.string().min(1).optional(),
+      environment: Ref.optional(),
       /** pid 1 of a fresh instance: a shell command line or an argv. Default: an idle shell. */
-      command: z.union([z.string().min(1), z.array(z.string()).min(1)]).optional(),
-      env: z.record(z.string(), z.string()).optional(),
-      cwd: z.string().startsWith('/', 'must be an absolute path').optional(),
+      command: Command.optional(),
+      env: EnvVars.optional(),
+      cwd: AbsolutePath.optional(),
       limits: Limits.optional(),
-      labels: z.record(z.string(), z.string()).optional(),
+      labels: Labels.optional(),
       ...InstanceLifecycle,
     })
     .refine((p) => p.snapshotId === undefined || (p.environment === undefined && p.command === undefined && p.limits === undefined), {
@@ -48,7 +48,7 @@ export const InstanceResume = request('instance/resume', InstanceRef, InstanceRe
   http: 'POST /v1/instances/{instanceId}/resume',
 });
 export const InstanceGet = request('instance/get', InstanceRef, InstanceResult, 'One instance.', { http: 'GET /v1/instances/{instanceId}' });
-export const InstanceList = request('instance/list', z.strictObject({}), z.object({ instances: z.array(Sandbox) }), 'Every instance not destroyed.', {
+export const InstanceList = request('instance/list', z.strictObject({}), z.object({ instances: z.array(Sandbox) }), 'Every instance not destroyed (an API key: its own).', {
   http: 'GET /v1/instances',
 });
 export const InstanceDestroy = request(

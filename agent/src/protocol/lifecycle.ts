@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { Text } from './common';
 import { notification, request } from './messages';
 
 /** Bumped on incompatible changes; `initialize` refuses a different major. */
@@ -7,9 +8,9 @@ export const PROTOCOL_VERSION = '0.1';
 export const Initialize = request(
   'initialize',
   z.strictObject({
-    protocolVersion: z.string(),
-    clientName: z.string().optional(),
-    clientVersion: z.string().optional(),
+    protocolVersion: Text,
+    clientName: Text.optional(),
+    clientVersion: Text.optional(),
   }),
   z.object({
     protocolVersion: z.string(),

@@ -2,6 +2,7 @@
 // process) so exec/run only hands over the command. Each pool sizes itself between min and max with
 // demand; snapshot pools keep restored, frozen copies of a hot snapshot so a branch is a thaw.
 import { z } from 'zod';
+import { Ref } from './common';
 import { request } from './messages';
 
 export const PoolInfo = z.object({
@@ -18,7 +19,7 @@ export const PoolInfo = z.object({
 
 export const PoolConfigure = request(
   'pool/configure',
-  z.strictObject({ environment: z.string().min(1), min: z.number().int().min(0).max(64), max: z.number().int().min(0).max(64) }).refine((p) => p.min <= p.max, {
+  z.strictObject({ environment: Ref, min: z.number().int().min(0).max(64), max: z.number().int().min(0).max(64) }).refine((p) => p.min <= p.max, {
     message: 'min must not exceed max',
   }),
   PoolInfo,
@@ -46,7 +47,7 @@ export const PoolList = request(
 
 export const PoolSnapshot = request(
   'pool/snapshot',
-  z.strictObject({ snapshotId: z.string().min(1), size: z.number().int().min(0).max(64) }),
+  z.strictObject({ snapshotId: Ref, size: z.number().int().min(0).max(64) }),
   SnapshotPoolInfo,
   'Keeps N copies of a snapshot restored and frozen, so branches and restores of it are a thaw (0 removes the pool).',
   { http: 'PUT /v1/snapshots/{snapshotId}/pool' },

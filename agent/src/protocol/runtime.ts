@@ -74,6 +74,9 @@ export const RtPolicy = z.strictObject({
   onExpiry: RtExpiry.optional(),
   autostart: z.boolean().optional(),
   owner: z.string().optional(),
+  /** The API key the sandbox belongs to (agent/src/core/access.ts); absent: the admin's. Set when it is
+   * made, never changed. */
+  principal: z.string().optional(),
 });
 export type RtPolicy = z.infer<typeof RtPolicy>;
 
@@ -103,6 +106,7 @@ export const RtSandboxRow = z.object({
     onExpiry: RtExpiry,
     autostart: z.boolean(),
     owner: z.string().optional(),
+    principal: z.string().optional(),
   }),
 });
 export type RtSandboxRow = z.infer<typeof RtSandboxRow>;
@@ -297,7 +301,13 @@ export const RtPortForward = request(
   RtForward,
   'Forward a host port into a sandbox.',
 );
-export const RtPortUnforward = request('port/unforward', z.strictObject({ forwardId: z.string() }), z.object({ removed: z.boolean() }), 'Remove a forward.');
+export const RtPortExpose = request(
+  'port/expose',
+  z.strictObject({ sandboxId: z.string(), port: z.number() }),
+  z.object({ forwardId: z.string(), sandboxId: z.string(), port: z.number(), socketPath: z.string() }),
+  'Relay a unix socket only the runtime\'s user can reach (0700 directory, 0600 socket) to a sandbox port; the agent serves it as an exposure.',
+);
+export const RtPortUnforward = request('port/unforward', z.strictObject({ forwardId: z.string() }), z.object({ removed: z.boolean() }), 'Remove a forward or an exposure\'s socket.');
 export const RtPortList = request('port/list', z.strictObject({ sandboxId: z.string().optional() }), z.object({ forwards: z.array(RtForward) }), 'List forwards.');
 
 export const RtSandboxOutput = notification(
@@ -380,6 +390,7 @@ export const RuntimeRequests = [
   RtTerminalResize,
   RtTerminalClose,
   RtPortForward,
+  RtPortExpose,
   RtPortUnforward,
   RtPortList,
   RtPoolConfigure,

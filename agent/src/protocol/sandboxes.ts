@@ -1,7 +1,7 @@
 // Persistent sandboxes: created from an environment (or restored from a snapshot), commands run inside,
 // paused, stopped (snapshot + end) and started again, destroyed.
 import { z } from 'zod';
-import { Expiry, Id, Lifecycle, Limits, Policy, PolicyChange } from './common';
+import { AbsolutePath, Command, EnvVars, Expiry, Id, Labels, Lifecycle, Limits, Policy, PolicyChange, Ref } from './common';
 import { ExecResult, FileInput } from './exec';
 import { notification, request } from './messages';
 
@@ -31,19 +31,19 @@ export const Sandbox = z.object({
 });
 export type Sandbox = z.infer<typeof Sandbox>;
 
-const SandboxRef = z.strictObject({ sandboxId: z.string().min(1) });
+const SandboxRef = z.strictObject({ sandboxId: Ref });
 
 export const SandboxCreate = request(
   'sandbox/create',
   z.strictObject({
-    environment: z.string().min(1).optional(),
+    environment: Ref.optional(),
     /** pid 1: a shell command line or an argv. Absent: an idle shell, so commands run with sandbox/exec. */
-    command: z.union([z.string().min(1), z.array(z.string()).min(1)]).optional(),
-    env: z.record(z.string(), z.string()).optional(),
-    cwd: z.string().startsWith('/', 'must be an absolute path').optional(),
+    command: Command.optional(),
+    env: EnvVars.optional(),
+    cwd: AbsolutePath.optional(),
     limits: Limits.optional(),
     files: z.array(FileInput).max(1000).optional(),
-    labels: z.record(z.string(), z.string()).optional(),
+    labels: Labels.optional(),
     ...Lifecycle,
   }),
   z.object({ sandbox: Sandbox }),
@@ -53,12 +53,12 @@ export const SandboxCreate = request(
 
 export const SandboxExecParams = z
   .strictObject({
-    sandboxId: z.string().min(1),
+    sandboxId: Ref,
     execId: Id.optional(),
     code: z.string().optional(),
-    command: z.union([z.string().min(1), z.array(z.string()).min(1)]).optional(),
-    env: z.record(z.string(), z.string()).optional(),
-    cwd: z.string().startsWith('/', 'must be an absolute path').optional(),
+    command: Command.optional(),
+    env: EnvVars.optional(),
+    cwd: AbsolutePath.optional(),
     files: z.array(FileInput).max(1000).optional(),
     stdin: z.string().optional(),
     timeoutMs: z.number().int().positive().max(7 * 24 * 3600 * 1000).optional(),
@@ -81,12 +81,12 @@ export const SandboxList = request(
     /** Only sandboxes in this state. */
     state: SandboxState.optional(),
     /** Only sandboxes of this environment (as named when created). */
-    environment: z.string().min(1).optional(),
+    environment: Ref.optional(),
     /** Only sandboxes carrying this label, as `key=value` (or `key` for any value). */
-    label: z.string().min(1).optional(),
+    label: Ref.optional(),
   }),
   z.object({ sandboxes: z.array(Sandbox) }),
-  'Every sandbox, destroyed ones included (they stay in the branch tree), or those matching the filters.',
+  'Every sandbox (an API key: every one it made), destroyed ones included (they stay in the branch tree), or those matching the filters.',
   { http: 'GET /v1/sandboxes' },
 );
 
@@ -97,7 +97,7 @@ export const SandboxDestroy = request('sandbox/destroy', SandboxRef, StateResult
 
 export const SandboxPolicy = request(
   'sandbox/policy',
-  z.strictObject({ sandboxId: z.string().min(1), ...PolicyChange }),
+  z.strictObject({ sandboxId: Ref, ...PolicyChange }),
   z.object({ sandboxId: z.string(), policy: Policy }),
   'Changes what ends a sandbox: TTL, idle timeout, expiry action, ownership.',
   { http: 'PATCH /v1/sandboxes/{sandboxId}/policy' },
@@ -105,14 +105,14 @@ export const SandboxPolicy = request(
 
 export const SandboxWatch = request(
   'sandbox/watch',
-  z.strictObject({ sandboxId: z.string().min(1) }),
+  z.strictObject({ sandboxId: Ref }),
   z.object({ watchId: z.string(), sandboxId: z.string() }),
   'Keeps a sandbox active (no idle timeout) until sandbox/unwatch or until this connection closes.',
 );
 
 export const SandboxUnwatch = request(
   'sandbox/unwatch',
-  z.strictObject({ watchId: z.string().min(1) }),
+  z.strictObject({ watchId: Ref }),
   z.object({ released: z.boolean() }),
   'Ends a watch; the idle timeout counts from now.',
 );

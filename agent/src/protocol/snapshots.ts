@@ -1,7 +1,7 @@
 // Snapshots (CRIU process tree + filesystem layer, taken while the sandbox keeps running), restores,
 // branches (N running copies), stop/start.
 import { z } from 'zod';
-import { Lifecycle } from './common';
+import { Lifecycle, Ref, Text } from './common';
 import { notification, request } from './messages';
 import { Sandbox } from './sandboxes';
 
@@ -29,16 +29,16 @@ export const SnapshotTimings = z.object({
   totalMs: z.number(),
 });
 
-const SnapshotRef = z.strictObject({ snapshotId: z.string().min(1) });
+const SnapshotRef = z.strictObject({ snapshotId: Ref });
 const Created = z.object({ snapshot: Snapshot, timings: SnapshotTimings });
 
 export const SnapshotCreate = request(
   'snapshot/create',
   z.strictObject({
-    sandboxId: z.string().min(1),
+    sandboxId: Ref,
     /** Default true: the sandbox keeps running. False: it stops at the snapshot (sandbox/start resumes it). */
     leaveRunning: z.boolean().optional(),
-    label: z.string().max(200).optional(),
+    label: Text.max(200).optional(),
   }),
   Created,
   'Snapshots a running sandbox: processes, memory and files, consistently.',
@@ -57,7 +57,7 @@ export const Restored = z.object({
 
 export const SnapshotRestore = request(
   'snapshot/restore',
-  z.strictObject({ snapshotId: z.string().min(1), ...Lifecycle }),
+  z.strictObject({ snapshotId: Ref, ...Lifecycle }),
   Restored,
   'Restores a snapshot into a new running sandbox.',
   { http: 'POST /v1/snapshots/{snapshotId}/restore' },
@@ -65,25 +65,25 @@ export const SnapshotRestore = request(
 
 export const SnapshotBranch = request(
   'snapshot/branch',
-  z.strictObject({ snapshotId: z.string().min(1), count: z.number().int().min(1).max(64), ...Lifecycle }),
+  z.strictObject({ snapshotId: Ref, count: z.number().int().min(1).max(64), ...Lifecycle }),
   z.object({ snapshotId: z.string(), branches: z.array(Restored), totalMs: z.number() }),
   'Restores a snapshot into N independent running sandboxes at once (all or nothing).',
   { http: 'POST /v1/snapshots/{snapshotId}/branch' },
 );
 
-export const SnapshotGet = request('snapshot/get', SnapshotRef, z.object({ snapshot: Snapshot }), 'One snapshot (by id or unique label).', {
+export const SnapshotGet = request('snapshot/get', SnapshotRef, z.object({ snapshot: Snapshot }), 'One snapshot (by id or unique label; an API key\'s labels resolve among its own snapshots).', {
   http: 'GET /v1/snapshots/{snapshotId}',
 });
 export const SnapshotList = request(
   'snapshot/list',
   z.strictObject({
     /** Only snapshots taken of this sandbox. */
-    sandboxId: z.string().min(1).optional(),
+    sandboxId: Ref.optional(),
     /** Only snapshots with this label. */
-    label: z.string().min(1).optional(),
+    label: Ref.optional(),
   }),
   z.object({ snapshots: z.array(Snapshot) }),
-  'Every snapshot, or those matching the filters.',
+  'Every snapshot (an API key: those of its own sandboxes), or those matching the filters.',
   { http: 'GET /v1/snapshots' },
 );
 export const SnapshotDelete = request(
@@ -96,7 +96,7 @@ export const SnapshotDelete = request(
 
 export const SandboxStop = request(
   'sandbox/stop',
-  z.strictObject({ sandboxId: z.string().min(1) }),
+  z.strictObject({ sandboxId: Ref }),
   Created,
   'Stops a sandbox: snapshots it and ends its processes; sandbox/start brings it back as it was.',
   { http: 'POST /v1/sandboxes/{sandboxId}/stop' },
@@ -104,7 +104,7 @@ export const SandboxStop = request(
 
 export const SandboxStart = request(
   'sandbox/start',
-  z.strictObject({ sandboxId: z.string().min(1) }),
+  z.strictObject({ sandboxId: Ref }),
   Restored,
   'Starts a stopped sandbox again from its last snapshot, under the same id.',
   { http: 'POST /v1/sandboxes/{sandboxId}/start' },

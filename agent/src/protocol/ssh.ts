@@ -1,5 +1,6 @@
 // SSH access: everything an ssh client needs to log into a sandbox (a real sshd inside it).
 import { z } from 'zod';
+import { Ref } from './common';
 import { request } from './messages';
 
 export const SshTarget = z.object({
@@ -15,7 +16,7 @@ export const SshTarget = z.object({
 
 export const SshPrepare = request(
   'ssh/prepare',
-  z.strictObject({ sandboxId: z.string().min(1) }),
+  z.strictObject({ sandboxId: Ref }),
   SshTarget,
   'Starts sshd in a sandbox (waking a paused or stopped one), authorizes its key and forwards a host port to it.',
   { http: 'POST /v1/sandboxes/{sandboxId}/ssh' },

@@ -1,7 +1,7 @@
 // Interactive terminals: a shell (or any program) on a pty inside a running sandbox. Output arrives as
 // terminal/output notifications to the connection that opened it; closing that connection closes it.
 import { z } from 'zod';
-import { Id } from './common';
+import { AbsolutePath, Arg, EnvVars, Id, Ref } from './common';
 import { notification, request, stream } from './messages';
 
 const Size = { cols: z.number().int().min(1).max(1000), rows: z.number().int().min(1).max(1000) };
@@ -9,12 +9,12 @@ const Size = { cols: z.number().int().min(1).max(1000), rows: z.number().int().m
 export const TerminalOpen = request(
   'terminal/open',
   z.strictObject({
-    sandboxId: z.string().min(1),
+    sandboxId: Ref,
     terminalId: Id.optional(),
     /** Default: the environment's login shell. */
-    command: z.array(z.string()).min(1).optional(),
-    env: z.record(z.string(), z.string()).optional(),
-    cwd: z.string().startsWith('/', 'must be an absolute path').optional(),
+    command: z.array(Arg).min(1).optional(),
+    env: EnvVars.optional(),
+    cwd: AbsolutePath.optional(),
     ...Size,
   }),
   z.object({ terminalId: z.string(), sandboxId: z.string() }),
@@ -24,7 +24,7 @@ export const TerminalOpen = request(
 
 export const TerminalInput = request(
   'terminal/input',
-  z.strictObject({ terminalId: z.string().min(1), data: z.string() }),
+  z.strictObject({ terminalId: Ref, data: z.string() }),
   z.object({ written: z.number() }),
   'Types into a terminal (UTF-8; control characters as they are, e.g. "\\u0003" for Ctrl-C).',
   { http: 'POST /v1/terminals/{terminalId}/input' },
@@ -32,7 +32,7 @@ export const TerminalInput = request(
 
 export const TerminalResize = request(
   'terminal/resize',
-  z.strictObject({ terminalId: z.string().min(1), ...Size }),
+  z.strictObject({ terminalId: Ref, ...Size }),
   z.object({ cols: z.number(), rows: z.number() }),
   'Resizes a terminal (the program gets SIGWINCH).',
   { http: 'POST /v1/terminals/{terminalId}/resize' },
@@ -40,7 +40,7 @@ export const TerminalResize = request(
 
 export const TerminalClose = request(
   'terminal/close',
-  z.strictObject({ terminalId: z.string().min(1) }),
+  z.strictObject({ terminalId: Ref }),
   z.object({ closed: z.boolean() }),
   'Ends a terminal\'s program.',
   { http: 'DELETE /v1/terminals/{terminalId}' },

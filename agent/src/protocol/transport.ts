@@ -9,7 +9,8 @@ export interface MessageTransport {
   /** A message that could not be framed or parsed (ParseError, PayloadTooLarge). */
   onInvalid(listener: (error: ProtocolError) => void): void;
   onClose(listener: () => void): void;
-  close(): void;
+  /** Closes the connection; a WebSocket sends `code` and `reason` in its close frame. */
+  close(code?: number, reason?: string): void;
   readonly closed: boolean;
 }
 
@@ -39,7 +40,7 @@ export abstract class TransportBase implements MessageTransport {
   private isClosed = false;
 
   abstract send(message: unknown): void;
-  abstract close(): void;
+  abstract close(code?: number, reason?: string): void;
 
   get closed(): boolean {
     return this.isClosed;

@@ -22,8 +22,8 @@ export class WebSocketTransport extends TransportBase {
     this.socket.send(JSON.stringify(message));
   }
 
-  close(): void {
-    this.socket.close();
+  close(code?: number, reason?: string): void {
+    this.socket.close(code, reason);
     this.markClosed();
   }
 }
