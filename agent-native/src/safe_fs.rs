@@ -535,6 +535,35 @@ pub fn make_symlink(root: &Path, path: &str, target: &Path) -> Result<()> {
     nix::unistd::symlinkat(target, &parent_fd, name).map_err(|errno| SafeFsError::Open { path: p.shown(), errno })
 }
 
+/// devpts's magic number (statfs f_type).
+const DEVPTS_SUPER_MAGIC: i64 = 0x1cd1;
+
+/// Opens the pty multiplexer (`/dev/pts/ptmx`) of the devpts instance inside a sandbox's root (`root`
+/// is `/proc/PID/root` of its pid 1), read-write. Resolved inside that root, the final component not
+/// followed, and opened only if it is the ptmx device (5:2) on a devpts filesystem: whatever else the
+/// sandbox put there (a FIFO, a symlink to a host path, another device) is refused unopened.
+pub fn open_ptmx(root: &Path) -> Result<OwnedFd> {
+    let p = SandboxPath::parse("path", "/dev/pts/ptmx")?;
+    let shown = p.shown();
+    let open_err = |errno| SafeFsError::Open { path: shown.clone(), errno };
+    let root_fd = open_root(root)?;
+    let handle = openat2(&root_fd, p.rel(), OFlag::O_PATH | OFlag::O_NOFOLLOW, 0).map_err(open_err)?;
+    let st = nix::sys::stat::fstat(&handle).map_err(open_err)?;
+    let is_ptmx = kind_of(&st) == Kind::CharDevice
+        && nix::sys::stat::major(st.st_rdev) == 5
+        && nix::sys::stat::minor(st.st_rdev) == 2;
+    let on_devpts = nix::sys::statfs::fstatfs(&handle).map(|f| f.filesystem_type().0 as i64 == DEVPTS_SUPER_MAGIC);
+    if !is_ptmx || on_devpts != Ok(true) {
+        return Err(SafeFsError::NotRegular { path: shown, kind: describe(&handle, &st) });
+    }
+    let fd = reopen(&handle, OFlag::O_RDWR).map_err(open_err)?;
+    let st2 = nix::sys::stat::fstat(&fd).map_err(open_err)?;
+    if !same_inode(&st, &st2) {
+        return Err(SafeFsError::Replaced { path: shown });
+    }
+    Ok(fd)
+}
+
 /// Adds every path under a layer directory (`/a`, `/a/b`, ...) to `out`, walking directory fds opened
 /// with `O_NOFOLLOW | O_DIRECTORY`: a symlink in the layer, even one swapped in while walking, is listed
 /// but never entered. Unreadable parts are skipped (a layer walk only proposes candidates).
@@ -818,5 +847,44 @@ mod tests {
         let mut names = BTreeSet::new();
         assert!(matches!(layer_paths(root.path(), &mut names), Err(SafeFsError::TooDeep { .. })));
         assert!(matches!(remove(root.path(), "/d"), Err(SafeFsError::TooDeep { .. })));
+    }
+
+    #[test]
+    fn the_pty_multiplexer_must_be_devpts_ptmx() {
+        let root = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(root.path().join("dev/pts")).unwrap();
+        let ptmx = root.path().join("dev/pts/ptmx");
+        // A FIFO planted there is refused unopened (an open would block until a writer came).
+        mkfifo(&ptmx);
+        let r = root.path().to_path_buf();
+        let e = promptly("opening a FIFO as ptmx", move || open_ptmx(&r).unwrap_err());
+        assert!(matches!(e, SafeFsError::NotRegular { kind: Kind::Fifo, .. }), "{e}");
+        // A symlink to the host's multiplexer is not followed.
+        std::fs::remove_file(&ptmx).unwrap();
+        symlink("/dev/ptmx", &ptmx).unwrap();
+        assert!(matches!(open_ptmx(root.path()), Err(SafeFsError::NotRegular { kind: Kind::Symlink { .. }, .. })));
+        std::fs::remove_file(&ptmx).unwrap();
+        if !root_user() {
+            eprintln!("skipped the devpts half: mounting devpts needs root");
+            return;
+        }
+        // The right device on the wrong filesystem (a mknod'd 5:2 outside devpts) is refused too.
+        let dev = nix::sys::stat::makedev(5, 2);
+        nix::sys::stat::mknod(&ptmx, nix::sys::stat::SFlag::S_IFCHR, Mode::from_bits_truncate(0o666), dev).unwrap();
+        assert!(open_ptmx(root.path()).is_err(), "a 5:2 node outside devpts");
+        std::fs::remove_file(&ptmx).unwrap();
+        // A real devpts instance: opened.
+        let pts = root.path().join("dev/pts");
+        nix::mount::mount(
+            Some("devpts"),
+            &pts,
+            Some("devpts"),
+            nix::mount::MsFlags::empty(),
+            Some("newinstance,ptmxmode=0666"),
+        )
+        .unwrap();
+        let opened = open_ptmx(root.path());
+        nix::mount::umount2(&pts, nix::mount::MntFlags::MNT_DETACH).unwrap();
+        opened.unwrap();
     }
 }

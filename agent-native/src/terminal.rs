@@ -60,16 +60,13 @@ fn winsize(fd: &impl AsRawFd, cols: u16, rows: u16) -> io::Result<()> {
 }
 
 /// A pty pair of the sandbox's devpts instance: the master for the runtime, the slave for the process.
+/// The multiplexer is opened through safe_fs: resolved inside the sandbox's root (an absolute symlink the
+/// sandbox planted cannot lead to a host path), and only if it is devpts's ptmx (never a FIFO that
+/// would block the runtime, nor another device).
 fn open_pty(pid1: i32) -> io::Result<(OwnedFd, OwnedFd)> {
-    let path =
-        std::ffi::CString::new(format!("/proc/{pid1}/root/dev/pts/ptmx")).map_err(|_| io::ErrorKind::InvalidInput)?;
-    // SAFETY: open(2) of a path we built; the fd is wrapped right away.
-    let m = unsafe { libc::open(path.as_ptr(), libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC) };
-    if m < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: the kernel returned a new fd that we own.
-    let master = unsafe { OwnedFd::from_raw_fd(m) };
+    let root = std::path::PathBuf::from(format!("/proc/{pid1}/root"));
+    let master =
+        crate::safe_fs::open_ptmx(&root).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.to_string()))?;
     let unlock: libc::c_int = 0;
     // SAFETY: TIOCSPTLCK reads an int we own; TIOCGPTPEER returns a new fd for the peer.
     let s = unsafe {
