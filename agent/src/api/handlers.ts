@@ -134,8 +134,8 @@ export function registerHandlers(server: RpcServer, agent: Agent): void {
   server.on(SandboxStart, (p) => sandboxes.start(p.sandboxId));
   server.on(SandboxDestroy, (p) => sandboxes.destroy(p.sandboxId));
   server.on(SnapshotCreate, (p) => sandboxes.snapshot(p.sandboxId, p.leaveRunning, p.label));
-  server.on(SnapshotRestore, (p, { peer }) => sandboxes.restore(p.snapshotId, policyFor(p, ownership.ownerOf(peer))));
-  server.on(SnapshotBranch, (p, { peer }) => sandboxes.branch(p.snapshotId, p.count, policyFor(p, ownership.ownerOf(peer))));
+  server.on(SnapshotRestore, (p, { peer }) => sandboxes.restore(p.snapshotId, policyFor(p, ownership.ownerOf(peer)), p.limits));
+  server.on(SnapshotBranch, (p, { peer }) => sandboxes.branch(p.snapshotId, p.count, policyFor(p, ownership.ownerOf(peer)), p.limits));
   server.on(SnapshotGet, (p) => sandboxes.getSnapshot(p.snapshotId));
   server.on(SnapshotList, (p) => sandboxes.listSnapshots(p));
   server.on(SnapshotDelete, (p) => sandboxes.deleteSnapshot(p.snapshotId));

@@ -2,7 +2,7 @@
 // catalog rows are mapped to the public shapes here (internal paths and pipe inodes stay inside).
 import type { z } from 'zod';
 import { ErrorCodes, ProtocolError } from '../protocol';
-import type { Sandbox, Snapshot, TreeNode } from '../protocol';
+import type { RestoreLimits, Sandbox, Snapshot, TreeNode } from '../protocol';
 import type { SandboxCreate } from '../protocol/sandboxes';
 import {
   RtBranchDiff,
@@ -176,12 +176,13 @@ export class SandboxService {
     return { snapshot: publicSnapshot(r.snapshot), timings: r.timings };
   }
 
-  async restore(snapshot: string, policy?: RtPolicy) {
-    return this.runtime.request(RtSnapshotRestore, { snapshotId: await this.snapshotIdOf(snapshot), policy });
+  /** `limits`: the new sandbox's own disk limit; by default its snapshot's sandbox's. */
+  async restore(snapshot: string, policy?: RtPolicy, limits?: RestoreLimits) {
+    return this.runtime.request(RtSnapshotRestore, { snapshotId: await this.snapshotIdOf(snapshot), policy, limits });
   }
 
-  async branch(snapshot: string, count: number, policy?: RtPolicy) {
-    return this.runtime.request(RtSnapshotBranch, { snapshotId: await this.snapshotIdOf(snapshot), count, policy });
+  async branch(snapshot: string, count: number, policy?: RtPolicy, limits?: RestoreLimits) {
+    return this.runtime.request(RtSnapshotBranch, { snapshotId: await this.snapshotIdOf(snapshot), count, policy, limits });
   }
 
   async setPolicy(
