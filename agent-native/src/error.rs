@@ -93,7 +93,9 @@ impl Error {
             Error::Spawn(SpawnError::Failure(SpawnFailure::Init(InitError::Exec { .. }))) => codes::COMMAND_NOT_FOUND,
             Error::Spawn(SpawnError::TooLarge { .. }) => codes::INVALID_PARAMS,
             Error::Sandbox(SandboxError::Files(e)) if e.is_invalid_input() => codes::INVALID_PARAMS,
-            Error::Sandbox(SandboxError::Files(SafeFsError::DiskFull { .. })) => codes::SANDBOX_STATE,
+            Error::Sandbox(SandboxError::Files(SafeFsError::DiskFull { .. } | SafeFsError::NotPtmx { .. })) => {
+                codes::SANDBOX_STATE
+            }
             Error::Sandbox(SandboxError::Files(SafeFsError::Open { errno, .. }))
                 if matches!(errno, nix::errno::Errno::ENOENT | nix::errno::Errno::ENOTDIR) =>
             {

@@ -91,6 +91,8 @@ pub enum SafeFsError {
     NotRegular { path: String, kind: Kind },
     #[error("{path} is {kind}, not a directory")]
     NotDirectory { path: String, kind: Kind },
+    #[error("{path} in the sandbox is {kind}, not its pty multiplexer (the ptmx of its devpts): the sandbox replaced /dev/pts or changed its root, so no terminal can be opened in it")]
+    NotPtmx { path: String, kind: Kind },
     #[error("{path} was replaced while it was being opened; try again")]
     Replaced { path: String },
     #[error("{path} is nested more than {MAX_DEPTH} directories deep; the runtime does not walk trees that deep")]
@@ -554,7 +556,7 @@ pub fn open_ptmx(root: &Path) -> Result<OwnedFd> {
         && nix::sys::stat::minor(st.st_rdev) == 2;
     let on_devpts = nix::sys::statfs::fstatfs(&handle).map(|f| f.filesystem_type().0 as i64 == DEVPTS_SUPER_MAGIC);
     if !is_ptmx || on_devpts != Ok(true) {
-        return Err(SafeFsError::NotRegular { path: shown, kind: describe(&handle, &st) });
+        return Err(SafeFsError::NotPtmx { path: shown, kind: describe(&handle, &st) });
     }
     let fd = reopen(&handle, OFlag::O_RDWR).map_err(open_err)?;
     let st2 = nix::sys::stat::fstat(&fd).map_err(open_err)?;
@@ -858,11 +860,11 @@ mod tests {
         mkfifo(&ptmx);
         let r = root.path().to_path_buf();
         let e = promptly("opening a FIFO as ptmx", move || open_ptmx(&r).unwrap_err());
-        assert!(matches!(e, SafeFsError::NotRegular { kind: Kind::Fifo, .. }), "{e}");
+        assert!(matches!(e, SafeFsError::NotPtmx { kind: Kind::Fifo, .. }), "{e}");
         // A symlink to the host's multiplexer is not followed.
         std::fs::remove_file(&ptmx).unwrap();
         symlink("/dev/ptmx", &ptmx).unwrap();
-        assert!(matches!(open_ptmx(root.path()), Err(SafeFsError::NotRegular { kind: Kind::Symlink { .. }, .. })));
+        assert!(matches!(open_ptmx(root.path()), Err(SafeFsError::NotPtmx { kind: Kind::Symlink { .. }, .. })));
         std::fs::remove_file(&ptmx).unwrap();
         if !root_user() {
             eprintln!("skipped the devpts half: mounting devpts needs root");

@@ -63,10 +63,14 @@ fn winsize(fd: &impl AsRawFd, cols: u16, rows: u16) -> io::Result<()> {
 /// The multiplexer is opened through safe_fs: resolved inside the sandbox's root (an absolute symlink the
 /// sandbox planted cannot lead to a host path), and only if it is devpts's ptmx (never a FIFO that
 /// would block the runtime, nor another device).
-fn open_pty(pid1: i32) -> io::Result<(OwnedFd, OwnedFd)> {
+fn open_pty(pid1: i32) -> Result<(OwnedFd, OwnedFd), Error> {
     let root = std::path::PathBuf::from(format!("/proc/{pid1}/root"));
-    let master =
-        crate::safe_fs::open_ptmx(&root).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.to_string()))?;
+    let master = crate::safe_fs::open_ptmx(&root).map_err(|e| Error::Sandbox(e.into()))?;
+    open_peer(master).map_err(|e| Error::Io("open a pty in", root.join("dev/pts"), e))
+}
+
+/// Unlocks a multiplexer's new pty and opens its peer (the slave side).
+fn open_peer(master: OwnedFd) -> io::Result<(OwnedFd, OwnedFd)> {
     let unlock: libc::c_int = 0;
     // SAFETY: TIOCSPTLCK reads an int we own; TIOCGPTPEER returns a new fd for the peer.
     let s = unsafe {
@@ -99,8 +103,7 @@ pub async fn open(rt: &Arc<Runtime>, p: OpenParams) -> Result<serde_json::Value,
     process.cgroup_procs = live.cgroup.procs_files();
     process.stdin_null = false;
     process.tty = true;
-    let (master, slave) = open_pty(live.pid1)
-        .map_err(|e| Error::Io("open a pty in", format!("/proc/{}/root/dev/pts", live.pid1).into(), e))?;
+    let (master, slave) = open_pty(live.pid1)?;
     winsize(&master, p.cols, p.rows).map_err(|e| Error::Io("size the pty", "ptmx".into(), e))?;
     let spawned = rt.spawner.exec(live.pid1, &process, &[slave.as_fd(), slave.as_fd(), slave.as_fd()]).await?;
     drop(slave);
