@@ -87,7 +87,7 @@ impl Sandbox {
             self.overlay.work = layer.work;
         }
         self.overlay.create()?;
-        overlay::mount_overlay(lowers, &self.overlay)?;
+        overlay::mount_volatile_overlay(lowers, &self.overlay)?;
         self.mounted = true;
         // Files go in through the mount, resolved inside the rootfs, before the first process exists.
         for f in &plan.files {
