@@ -105,7 +105,7 @@ impl Pool {
             crate::log!("warning: {why}; per-sandbox disk limits (limits.diskBytes) are not enforced");
         }
         let size_bytes =
-            nix::sys::statvfs::statvfs(mount).map(|s| s.blocks() as u64 * s.fragment_size() as u64).unwrap_or(size);
+            nix::sys::statvfs::statvfs(mount).map(|s| s.blocks().saturating_mul(s.fragment_size())).unwrap_or(size);
         let pool = Pool { mount: mount.into(), image: Some(image.into()), quota, size_bytes };
         for dir in ["sandboxes", "snapshots", "ephemeral"] {
             let p = pool.mount.join(dir);

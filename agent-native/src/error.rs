@@ -96,11 +96,10 @@ impl Error {
             Error::Sandbox(SandboxError::Files(SafeFsError::DiskFull { .. } | SafeFsError::NotPtmx { .. })) => {
                 codes::SANDBOX_STATE
             }
-            Error::Sandbox(SandboxError::Files(SafeFsError::Open { errno, .. }))
-                if matches!(errno, nix::errno::Errno::ENOENT | nix::errno::Errno::ENOTDIR) =>
-            {
-                codes::FILE_NOT_FOUND
-            }
+            Error::Sandbox(SandboxError::Files(SafeFsError::Open {
+                errno: nix::errno::Errno::ENOENT | nix::errno::Errno::ENOTDIR,
+                ..
+            })) => codes::FILE_NOT_FOUND,
             Error::Sandbox(_) | Error::Spawn(_) | Error::Pipe(_) => codes::RUNTIME_FAILED,
             Error::MethodNotFound(_) => codes::METHOD_NOT_FOUND,
             Error::ExecNotFound(_) => codes::EXEC_NOT_FOUND,

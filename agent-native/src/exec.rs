@@ -240,6 +240,7 @@ pub struct Ended {
 
 /// Starts a process with piped stdio, streams its output as `exec/output`, feeds stdin, enforces the
 /// timeout, and waits for it.
+#[allow(clippy::too_many_arguments)]
 pub async fn supervise(
     rt: &Arc<Runtime>,
     conn: &Arc<Connection>,

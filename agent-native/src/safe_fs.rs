@@ -537,9 +537,6 @@ pub fn make_symlink(root: &Path, path: &str, target: &Path) -> Result<()> {
     nix::unistd::symlinkat(target, &parent_fd, name).map_err(|errno| SafeFsError::Open { path: p.shown(), errno })
 }
 
-/// devpts's magic number (statfs f_type).
-const DEVPTS_SUPER_MAGIC: i64 = 0x1cd1;
-
 /// Opens the pty multiplexer (`/dev/pts/ptmx`) of the devpts instance inside a sandbox's root (`root`
 /// is `/proc/PID/root` of its pid 1), read-write. Resolved inside that root, the final component not
 /// followed, and opened only if it is the ptmx device (5:2) on a devpts filesystem: whatever else the
@@ -554,7 +551,8 @@ pub fn open_ptmx(root: &Path) -> Result<OwnedFd> {
     let is_ptmx = kind_of(&st) == Kind::CharDevice
         && nix::sys::stat::major(st.st_rdev) == 5
         && nix::sys::stat::minor(st.st_rdev) == 2;
-    let on_devpts = nix::sys::statfs::fstatfs(&handle).map(|f| f.filesystem_type().0 as i64 == DEVPTS_SUPER_MAGIC);
+    let on_devpts =
+        nix::sys::statfs::fstatfs(&handle).map(|f| f.filesystem_type() == nix::sys::statfs::DEVPTS_SUPER_MAGIC);
     if !is_ptmx || on_devpts != Ok(true) {
         return Err(SafeFsError::NotPtmx { path: shown, kind: describe(&handle, &st) });
     }

@@ -186,6 +186,12 @@ pub struct Phases {
     marks: Vec<(&'static str, f64)>,
 }
 
+impl Default for Phases {
+    fn default() -> Phases {
+        Phases::new()
+    }
+}
+
 impl Phases {
     pub fn new() -> Phases {
         Phases { last: Instant::now(), marks: Vec::new() }

@@ -126,8 +126,8 @@ pub async fn open(rt: &Arc<Runtime>, p: OpenParams) -> Result<serde_json::Value,
         let mut buf = vec![0u8; 32 * 1024];
         loop {
             let Ok(mut guard) = master.readable().await else { break };
-            // SAFETY: read(2) into our buffer from the pty master we own.
             match guard.try_io(|inner| {
+                // SAFETY: read(2) into our buffer, at most its length, from the pty master we own.
                 let n = unsafe { libc::read(inner.get_ref().as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
                 if n < 0 {
                     Err(io::Error::last_os_error())
@@ -170,8 +170,8 @@ pub async fn input(rt: &Runtime, p: InputParams) -> Result<serde_json::Value, Er
     let mut done = 0;
     while done < data.len() {
         let mut guard = master.writable().await.map_err(|e| Error::Io("write to", "the terminal".into(), e))?;
-        // SAFETY: write(2) from our buffer to the pty master we hold.
         match guard.try_io(|inner| {
+            // SAFETY: write(2) of the rest of our buffer to the pty master we hold.
             let n =
                 unsafe { libc::write(inner.get_ref().as_raw_fd(), data[done..].as_ptr().cast(), data.len() - done) };
             if n < 0 {
