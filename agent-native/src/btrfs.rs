@@ -100,10 +100,26 @@ impl Pool {
                 return Err(tool_err("mount", String::from_utf8_lossy(&out.stderr).into_owned()));
             }
         }
-        let (quota, why) = crate::disk_quota::enable(mount);
-        if let Some(why) = why {
-            crate::log!("warning: {why}; per-sandbox disk limits (limits.diskBytes) are not enforced");
-        }
+        // Quotas are turned on only in Forkspace's own image: a btrfs filesystem someone else mounted there
+        // keeps the quota setting it has (simple quotas change its on-disk format).
+        let quota = if backed_by(mount, image) {
+            let (quota, why) = crate::disk_quota::enable(mount);
+            if let Some(why) = why {
+                crate::log!("warning: {why}; per-sandbox disk limits (limits.diskBytes) are not enforced");
+            }
+            quota
+        } else {
+            let quota = crate::disk_quota::mode_of(mount);
+            if quota == crate::disk_quota::QuotaMode::Off {
+                crate::log!(
+                    "warning: the btrfs pool at {} is not Forkspace's image and has no quotas, so per-sandbox disk \
+                     limits are not enforced; to enforce them: btrfs quota enable --simple {}",
+                    mount.display(),
+                    mount.display()
+                );
+            }
+            quota
+        };
         let size_bytes =
             nix::sys::statvfs::statvfs(mount).map(|s| s.blocks().saturating_mul(s.fragment_size())).unwrap_or(size);
         let pool = Pool { mount: mount.into(), image: Some(image.into()), quota, size_bytes };
@@ -212,6 +228,14 @@ fn copy_name(dst: &mut [u8], name: &str) -> Result<()> {
     }
     dst[..bytes.len()].copy_from_slice(bytes);
     Ok(())
+}
+
+/// Whether `mount` is the loop mount of `image` (the pool Forkspace made), per the loop device's backing file.
+fn backed_by(mount: &Path, image: &Path) -> bool {
+    let Some(device) = mount_source(mount).filter(|d| d.starts_with("/dev/loop")) else { return false };
+    let backing = format!("/sys/block/{}/loop/backing_file", device.trim_start_matches("/dev/"));
+    let image = fs::canonicalize(image).unwrap_or_else(|_| image.to_path_buf());
+    fs::read_to_string(backing).is_ok_and(|b| Path::new(b.trim()) == image)
 }
 
 /// The device a mount point is mounted from (`/dev/loop3`), per mountinfo.
