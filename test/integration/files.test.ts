@@ -20,7 +20,7 @@ import {
   SnapshotCreate,
   type RpcClient,
 } from '../../agent/src/protocol';
-import { useStack } from './stack';
+import { envRootfs, useStack } from './stack';
 import { sh } from './snapshots.test';
 
 const CHUNK = 4 * 1024 * 1024;
@@ -128,6 +128,16 @@ describe('files API (real sandboxes)', function () {
     await c().request(FilesWrite, { sandboxId, path: '/root/rootlink/etc/written-via-link', content: 'x' });
     assert.equal(await sh(c(), sandboxId, 'cat /etc/written-via-link'), 'x');
     assert.ok(!fs.existsSync('/etc/written-via-link'));
+  });
+
+  it('writes over a file of the environment through the overlay, leaving the shared environment as it was', async () => {
+    const shared = path.join(envRootfs('busybox'), 'etc/hosts');
+    const before = fs.readFileSync(shared, 'utf8');
+    await c().request(FilesWrite, { sandboxId, path: '/etc/hosts', content: '10.0.0.1 replaced\n' });
+    assert.equal(await sh(c(), sandboxId, 'cat /etc/hosts'), '10.0.0.1 replaced\n');
+    await c().request(FilesWrite, { sandboxId, path: '/etc/hosts', content: 'appended\n', offset: 18 });
+    assert.equal((await c().request(FilesRead, { id: sandboxId, path: '/etc/hosts', encoding: 'utf8' })).content, '10.0.0.1 replaced\nappended\n');
+    assert.equal(fs.readFileSync(shared, 'utf8'), before);
   });
 
   it('refuses oversized chunks and bad input with clear errors', async () => {
