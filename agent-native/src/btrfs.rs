@@ -1,6 +1,9 @@
 //! A btrfs pool for sandbox layers: subvolumes snapshot in O(1). When the data dir is not btrfs itself
 //! (here it is ext4), the pool is a sparse image file loop-mounted under the data dir, created once.
-//! Subvolume operations are direct ioctls (no btrfs-progs process per snapshot).
+//! Subvolume operations are direct ioctls (no btrfs-progs process per snapshot). Quotas are enabled on
+//! it when it opens, so each subvolume can carry a disk limit (disk_quota.rs). `sandboxes/` holds
+//! persistent sandboxes' layers, `snapshots/` read-only snapshots of them, `ephemeral/` the layers of
+//! sandboxes that live for one run.
 
 use std::ffi::OsStr;
 use std::fs;
@@ -60,6 +63,10 @@ nix::ioctl_write_ptr!(snap_create_v2, BTRFS_IOCTL_MAGIC, 23, VolArgsV2);
 pub struct Pool {
     pub mount: PathBuf,
     image: Option<PathBuf>,
+    /// How the pool accounts for each subvolume's writes (see disk_quota.rs).
+    pub quota: crate::disk_quota::QuotaMode,
+    /// The pool's size in bytes.
+    pub size_bytes: u64,
 }
 
 impl Pool {
@@ -107,8 +114,30 @@ impl Pool {
             None::<&str>,
         )
         .map_err(|errno| BtrfsError::Ioctl { op: "remount nosuid,nodev", path: mount.into(), errno })?;
-        let pool = Pool { mount: mount.into(), image: Some(image.into()) };
-        for dir in ["sandboxes", "snapshots"] {
+        // Quotas are turned on only in Forkspace's own image: a btrfs filesystem someone else mounted there
+        // keeps the quota setting it has (simple quotas change its on-disk format).
+        let quota = if backed_by(mount, image) {
+            let (quota, why) = crate::disk_quota::enable(mount);
+            if let Some(why) = why {
+                crate::log!("warning: {why}; per-sandbox disk limits (limits.diskBytes) are not enforced");
+            }
+            quota
+        } else {
+            let quota = crate::disk_quota::mode_of(mount);
+            if quota == crate::disk_quota::QuotaMode::Off {
+                crate::log!(
+                    "warning: the btrfs pool at {} is not Forkspace's image and has no quotas, so per-sandbox disk \
+                     limits are not enforced; to enforce them: btrfs quota enable --simple {}",
+                    mount.display(),
+                    mount.display()
+                );
+            }
+            quota
+        };
+        let size_bytes =
+            nix::sys::statvfs::statvfs(mount).map(|s| s.blocks().saturating_mul(s.fragment_size())).unwrap_or(size);
+        let pool = Pool { mount: mount.into(), image: Some(image.into()), quota, size_bytes };
+        for dir in ["sandboxes", "snapshots", "ephemeral"] {
             let p = pool.mount.join(dir);
             fs::create_dir_all(&p).map_err(|source| BtrfsError::Image { path: p, source })?;
         }
@@ -172,18 +201,7 @@ impl Pool {
 
     /// Deletes subvolume `dir/name` with everything in it; missing is fine.
     pub fn delete_subvolume(&self, dir: &str, name: &str) -> Result<()> {
-        let parent = self.mount.join(dir);
-        if !parent.join(name).exists() {
-            return Ok(());
-        }
-        let parent_fd = open_dir(&parent)?;
-        let mut args = VolArgs { fd: 0, name: [0; BTRFS_PATH_NAME_MAX + 1] };
-        copy_name(&mut args.name, name)?;
-        // SAFETY: BTRFS_IOC_SNAP_DESTROY reads one VolArgs we own, on a directory fd we hold.
-        match unsafe { snap_destroy(parent_fd.as_raw_fd(), &args) } {
-            Ok(_) | Err(Errno::ENOENT) => Ok(()),
-            Err(errno) => Err(BtrfsError::Ioctl { op: "subvolume delete", path: parent.join(name), errno }),
-        }
+        delete_subvolume_at(&self.mount.join(dir).join(name))
     }
 
     /// Names of the subvolumes in `dir`.
@@ -191,6 +209,24 @@ impl Pool {
         fs::read_dir(self.mount.join(dir))
             .map(|rd| rd.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect())
             .unwrap_or_default()
+    }
+}
+
+/// Deletes the subvolume at `path` with everything in it; missing is fine.
+pub fn delete_subvolume_at(path: &Path) -> Result<()> {
+    let (Some(parent), Some(name)) = (path.parent(), path.file_name()) else {
+        return Err(BtrfsError::Name { name: path.display().to_string() });
+    };
+    if fs::symlink_metadata(path).is_err() {
+        return Ok(());
+    }
+    let parent_fd = open_dir(parent)?;
+    let mut args = VolArgs { fd: 0, name: [0; BTRFS_PATH_NAME_MAX + 1] };
+    copy_name(&mut args.name, &name.to_string_lossy())?;
+    // SAFETY: BTRFS_IOC_SNAP_DESTROY reads one VolArgs we own, on a directory fd we hold.
+    match unsafe { snap_destroy(parent_fd.as_raw_fd(), &args) } {
+        Ok(_) | Err(Errno::ENOENT) => Ok(()),
+        Err(errno) => Err(BtrfsError::Ioctl { op: "subvolume delete", path: path.into(), errno }),
     }
 }
 
@@ -206,6 +242,14 @@ fn copy_name(dst: &mut [u8], name: &str) -> Result<()> {
     }
     dst[..bytes.len()].copy_from_slice(bytes);
     Ok(())
+}
+
+/// Whether `mount` is the loop mount of `image` (the pool Forkspace made), per the loop device's backing file.
+fn backed_by(mount: &Path, image: &Path) -> bool {
+    let Some(device) = mount_source(mount).filter(|d| d.starts_with("/dev/loop")) else { return false };
+    let backing = format!("/sys/block/{}/loop/backing_file", device.trim_start_matches("/dev/"));
+    let image = fs::canonicalize(image).unwrap_or_else(|_| image.to_path_buf());
+    fs::read_to_string(backing).is_ok_and(|b| Path::new(b.trim()) == image)
 }
 
 /// The device a mount point is mounted from (`/dev/loop3`), per mountinfo.

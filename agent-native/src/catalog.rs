@@ -73,6 +73,10 @@ pub struct SandboxSpec {
     pub memory_bytes: Option<u64>,
     pub cpus: Option<f64>,
     pub pids: Option<u64>,
+    /// The disk limit its writable layer got (the default filled in), None where none is enforced.
+    /// Absent from rows written before disk limits existed.
+    #[serde(default)]
+    pub disk_bytes: Option<u64>,
 }
 
 /// What ends a sandbox on its own, and what happens then.
@@ -596,6 +600,7 @@ mod tests {
             memory_bytes: Some(1 << 28),
             cpus: None,
             pids: None,
+            disk_bytes: Some(1 << 30),
         }
     }
 

@@ -80,6 +80,7 @@ pub enum Error {
 impl Error {
     pub fn code(&self) -> i32 {
         match self {
+            Error::Spec(SpecError::DiskUnenforced { .. }) => codes::UNSUPPORTED,
             Error::Spec(_) | Error::Params { .. } | Error::BadCount { .. } | Error::BadSize { .. } => {
                 codes::INVALID_PARAMS
             }
@@ -91,11 +92,14 @@ impl Error {
             Error::Env(_) => codes::ENVIRONMENT_BUILD_FAILED,
             Error::Spawn(SpawnError::Failure(SpawnFailure::Init(InitError::Exec { .. }))) => codes::COMMAND_NOT_FOUND,
             Error::Spawn(SpawnError::TooLarge { .. }) => codes::INVALID_PARAMS,
-            Error::Sandbox(SandboxError::Files(SafeFsError::Open { errno, .. }))
-                if matches!(errno, nix::errno::Errno::ENOENT | nix::errno::Errno::ENOTDIR) =>
-            {
-                codes::FILE_NOT_FOUND
+            Error::Sandbox(SandboxError::Files(e)) if e.is_invalid_input() => codes::INVALID_PARAMS,
+            Error::Sandbox(SandboxError::Files(SafeFsError::DiskFull { .. } | SafeFsError::NotPtmx { .. })) => {
+                codes::SANDBOX_STATE
             }
+            Error::Sandbox(SandboxError::Files(SafeFsError::Open {
+                errno: nix::errno::Errno::ENOENT | nix::errno::Errno::ENOTDIR,
+                ..
+            })) => codes::FILE_NOT_FOUND,
             Error::Sandbox(_) | Error::Spawn(_) | Error::Pipe(_) => codes::RUNTIME_FAILED,
             Error::MethodNotFound(_) => codes::METHOD_NOT_FOUND,
             Error::ExecNotFound(_) => codes::EXEC_NOT_FOUND,
@@ -129,10 +133,21 @@ impl Error {
             }
             Error::Sandbox(SandboxError::Cgroup(e)) => cgroup_data(e),
             Error::Sandbox(SandboxError::Files(
-                SafeFsError::Open { path, errno } | SafeFsError::Mkdir { path, errno },
+                SafeFsError::Open { path, errno }
+                | SafeFsError::Mkdir { path, errno }
+                | SafeFsError::DiskFull { path, errno },
             )) => {
                 json!({ "kind": "files", "path": path, "errno": *errno as i32, "code": errno_name(*errno) })
             }
+            Error::Sandbox(SandboxError::Files(
+                SafeFsError::NotRegular { path, kind } | SafeFsError::NotDirectory { path, kind },
+            )) => {
+                json!({ "kind": "files", "path": path, "fileKind": kind_name(kind) })
+            }
+            Error::Sandbox(SandboxError::Files(SafeFsError::BadPath(e))) | Error::Spec(SpecError::Path(e)) => {
+                json!({ "kind": "params", "field": e.field })
+            }
+            Error::Spec(SpecError::SetIdMode { field, .. }) => json!({ "kind": "params", "field": field }),
             Error::Sandbox(_) => json!({ "kind": "sandbox" }),
             Error::Spec(_) | Error::Params { .. } => json!({ "kind": "params" }),
             Error::MergeConflict { merged, .. } => merged.clone(),
@@ -141,8 +156,25 @@ impl Error {
     }
 }
 
+fn kind_name(k: &crate::safe_fs::Kind) -> &'static str {
+    use crate::safe_fs::Kind;
+    match k {
+        Kind::Regular => "file",
+        Kind::Directory => "dir",
+        Kind::Symlink { .. } => "symlink",
+        Kind::Fifo => "fifo",
+        Kind::Socket => "socket",
+        Kind::CharDevice => "char-device",
+        Kind::BlockDevice => "block-device",
+        Kind::Unknown => "other",
+    }
+}
+
 fn errno_name(e: nix::errno::Errno) -> &'static str {
     match e {
+        nix::errno::Errno::EDQUOT => "EDQUOT",
+        nix::errno::Errno::ENOSPC => "ENOSPC",
+        nix::errno::Errno::ELOOP => "ELOOP",
         nix::errno::Errno::ENOENT => "ENOENT",
         nix::errno::Errno::ENOTDIR => "ENOTDIR",
         nix::errno::Errno::EISDIR => "EISDIR",

@@ -54,13 +54,23 @@ pub struct Collected {
     pub size: u64,
     /// Larger than what is returned (MAX_COLLECT_BYTES in all), or missing when size is 0 and not found.
     pub truncated: bool,
+    /// A regular file was there and was read. False when nothing was at the path, and when what was
+    /// there is not a regular file (then `error` says what it is).
     pub found: bool,
+    /// Why the path could not be collected when something other than "no such file" stopped it: a FIFO,
+    /// socket, device, directory or symlink (only regular files are collected; a symlink is not followed),
+    /// or a read error. The run's result stands either way.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
 }
 
 /// Bytes of collected files one result may carry.
 pub const MAX_COLLECT_BYTES: usize = 16 << 20;
 
-fn collect(root: &std::path::Path, paths: &[String]) -> Vec<Collected> {
+/// Reads the files a run asked for, as they are after it ended. Blocking (the disk, and the sandbox may
+/// have left anything at those paths): run it off the async workers, through `collect_off_workers`.
+pub fn collect(root: &std::path::Path, paths: &[String]) -> Vec<Collected> {
+    use crate::safe_fs::SafeFsError;
     let mut budget = MAX_COLLECT_BYTES;
     paths
         .iter()
@@ -73,13 +83,32 @@ fn collect(root: &std::path::Path, paths: &[String]) -> Vec<Collected> {
                     content_base64: base64::engine::general_purpose::STANDARD.encode(&bytes),
                     size,
                     found: true,
+                    error: None,
                 }
             }
-            Err(_) => {
-                Collected { path: p.clone(), content_base64: String::new(), size: 0, truncated: false, found: false }
+            Err(e) => {
+                let missing = matches!(
+                    e,
+                    SafeFsError::Open { errno: nix::errno::Errno::ENOENT | nix::errno::Errno::ENOTDIR, .. }
+                );
+                Collected {
+                    path: p.clone(),
+                    content_base64: String::new(),
+                    size: 0,
+                    truncated: false,
+                    found: false,
+                    error: (!missing).then(|| e.to_string()),
+                }
             }
         })
         .collect()
+}
+
+async fn collect_off_workers(root: std::path::PathBuf, paths: Vec<String>) -> Result<Vec<Collected>, Error> {
+    if paths.is_empty() {
+        return Ok(Vec::new());
+    }
+    tokio::task::spawn_blocking(move || collect(&root, &paths)).await.map_err(|e| Error::Task(e.to_string()))
 }
 
 pub async fn run_ephemeral(rt: &Arc<Runtime>, conn: &Arc<Connection>, params: RunParams) -> Result<RunResult, Error> {
@@ -90,14 +119,14 @@ pub async fn run_ephemeral(rt: &Arc<Runtime>, conn: &Arc<Connection>, params: Ru
     let env_root = rt.envs.built_rootfs(def)?;
     let sandbox_id = ids::new_sandbox_id();
     let rootfs = rt.config.sandbox_dir(&sandbox_id).join("rootfs");
-    let plan = plan::build(&params, &sandbox_id, &rootfs, &rt.host)?;
+    let plan = plan::build(&params, &sandbox_id, &rootfs, &rt.host, &rt.store.disk_facts())?;
     let registration = rt.execs.register(&params.exec_id, conn.id, &sandbox_id, def.name)?;
 
     let (prepared, mut plan) = {
         let (rt, id) = (rt.clone(), sandbox_id.clone());
         tokio::task::spawn_blocking(move || {
             let mut plan = plan;
-            let r = Sandbox::prepare(&rt.config, &rt.layout, &id, &[env_root.as_path()], &mut plan);
+            let r = Sandbox::prepare(&rt.config, &rt.layout, &rt.store, &id, &[env_root.as_path()], &mut plan);
             (r, plan)
         })
         .await
@@ -109,7 +138,10 @@ pub async fn run_ephemeral(rt: &Arc<Runtime>, conn: &Arc<Connection>, params: Ru
         supervise(rt, conn, &params.exec_id, &sandbox.id, &registration, Launch::Init(&plan.init), stdin, plan.timeout)
             .await;
     let stats = sandbox.cgroup.as_ref().map(|c| c.stats()).unwrap_or_default();
-    let files = if outcome.is_ok() { collect(&sandbox.overlay.rootfs, &params.collect) } else { Vec::new() };
+    let files = match &outcome {
+        Ok(_) => collect_off_workers(sandbox.overlay.rootfs.clone(), params.collect.clone()).await,
+        Err(_) => Ok(Vec::new()),
+    };
     let released = tokio::task::spawn_blocking(move || sandbox.release().map(|()| sandbox))
         .await
         .map_err(|e| Error::Task(e.to_string()))?;
@@ -117,6 +149,7 @@ pub async fn run_ephemeral(rt: &Arc<Runtime>, conn: &Arc<Connection>, params: Ru
         crate::log!("sandbox {sandbox_id}: cleanup failed, the next start will retry it: {e}");
     }
     let Ended { status, elapsed, timed_out } = outcome?;
+    let files = files?;
     let exit_code = status.code.unwrap_or_else(|| 128 + status.signal.unwrap_or(0));
     Ok(RunResult {
         sandbox_id,
@@ -147,7 +180,7 @@ async fn run_warm(
     let sandbox_id = warm.id.clone();
     let rootfs = warm.sandbox.overlay.rootfs.clone();
     let run = async {
-        let mut plan = plan::build(&params, &sandbox_id, &rootfs, &rt.host)?;
+        let mut plan = plan::build(&params, &sandbox_id, &rootfs, &rt.host, &rt.store.disk_facts())?;
         let registration = rt.execs.register(&params.exec_id, conn.id, &sandbox_id, environment)?;
         let started = crate::pool::hand_over(&mut warm, &mut plan).await?;
         let ended = watch(rt, conn, &params.exec_id, &sandbox_id, &registration, started, plan.timeout).await?;
@@ -155,9 +188,13 @@ async fn run_warm(
     };
     let outcome = run.await;
     let stats = warm.sandbox.cgroup.as_ref().map(|c| c.stats()).unwrap_or_default();
-    let files = if outcome.is_ok() { collect(&rootfs, &params.collect) } else { Vec::new() };
+    let files = match &outcome {
+        Ok(_) => collect_off_workers(rootfs.clone(), params.collect.clone()).await,
+        Err(_) => Ok(Vec::new()),
+    };
     release_later(rt, warm.sandbox, warm.mount_ns);
     let (Ended { status, elapsed, timed_out }, registration) = outcome?;
+    let files = files?;
     Ok(RunResult {
         sandbox_id,
         environment,
@@ -203,6 +240,7 @@ pub struct Ended {
 
 /// Starts a process with piped stdio, streams its output as `exec/output`, feeds stdin, enforces the
 /// timeout, and waits for it.
+#[allow(clippy::too_many_arguments)]
 pub async fn supervise(
     rt: &Arc<Runtime>,
     conn: &Arc<Connection>,

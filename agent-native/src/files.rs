@@ -1,6 +1,9 @@
 //! Files into and out of sandboxes (and out of snapshots), in chunks so no file is ever held whole:
 //! every path is resolved by the kernel inside the sandbox's root (openat2 RESOLVE_IN_ROOT), so `..` and
-//! symlinks cannot reach outside it.
+//! symlinks cannot reach outside it. Only regular files are read or written (a FIFO, socket, device or
+//! symlink the sandbox left at the path is refused, never opened: see safe_fs.rs), and modes with the
+//! set-user-ID or set-group-ID bit are refused. These functions block on the disk: the service runs
+//! them off the async workers.
 
 use std::sync::Arc;
 
@@ -78,8 +81,8 @@ pub fn write(rt: &Arc<Runtime>, p: WriteParams) -> Result<serde_json::Value, Err
     if data.len() > MAX_CHUNK {
         return Err(Error::TooLarge { what: "a file chunk", size: data.len(), max: MAX_CHUNK });
     }
+    let mode = crate::plan::file_mode(p.mode, "mode")?;
     let root = writable_root(rt, &p.sandbox_id)?;
-    let mode = p.mode.unwrap_or(0o644) & 0o7777;
     safe_fs::write_at(&root, &p.path, p.offset, &data, mode, p.truncate).map_err(files_err)?;
     Ok(serde_json::json!({ "path": p.path, "written": data.len(), "end": p.offset + data.len() as u64 }))
 }

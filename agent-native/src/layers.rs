@@ -65,10 +65,85 @@ impl Store {
         root.join("snapshots").join(id)
     }
 
-    /// A fresh, empty writable layer for sandbox `id`.
-    pub fn new_layer(&self, id: &str) -> Result<Layer> {
+    /// What the store can do about disk limits.
+    pub fn disk_facts(&self) -> crate::plan::DiskFacts {
+        match self {
+            Store::Btrfs(pool) => crate::plan::DiskFacts {
+                enforced: pool.quota != crate::disk_quota::QuotaMode::Off,
+                pool_bytes: pool.size_bytes,
+            },
+            Store::Copy { .. } => crate::plan::DiskFacts { enforced: false, pool_bytes: 0 },
+        }
+    }
+
+    pub fn quota_mode(&self) -> crate::disk_quota::QuotaMode {
+        match self {
+            Store::Btrfs(pool) => pool.quota,
+            Store::Copy { .. } => crate::disk_quota::QuotaMode::Off,
+        }
+    }
+
+    /// A new subvolume `dir/id` bounded at `disk` bytes (when given and quotas are on).
+    fn limited_subvolume(pool: &Pool, dir: &str, id: &str, disk: Option<u64>) -> Result<PathBuf> {
+        let home = pool.create_subvolume(dir, id)?;
+        if let Err(e) = Self::limit(pool, &home, disk) {
+            let _ = pool.delete_subvolume(dir, id);
+            return Err(e);
+        }
+        Ok(home)
+    }
+
+    fn limit(pool: &Pool, subvolume: &Path, disk: Option<u64>) -> Result<()> {
+        match disk {
+            Some(bytes) if pool.quota != crate::disk_quota::QuotaMode::Off => {
+                Ok(crate::disk_quota::set_limit(subvolume, bytes)?)
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Sets (or changes) the disk limit of sandbox `id`'s layer.
+    pub fn set_disk_limit(&self, id: &str, disk: Option<u64>) -> Result<()> {
+        match self {
+            Store::Btrfs(pool) => Self::limit(pool, &pool.mount.join("sandboxes").join(id), disk),
+            Store::Copy { .. } => Ok(()),
+        }
+    }
+
+    /// The writable layer of a sandbox that lives for one run, bounded at `disk` bytes: a subvolume of
+    /// the pool (None for the copy store: the caller keeps it in the sandbox's directory, unbounded).
+    pub fn ephemeral_layer(&self, id: &str, disk: Option<u64>) -> Result<Option<Layer>> {
+        let Store::Btrfs(pool) = self else { return Ok(None) };
+        let home = Self::limited_subvolume(pool, "ephemeral", id, disk)?;
+        let layer = Layer { upper: home.join("upper"), work: home.join("work") };
+        for d in [&layer.upper, &layer.work] {
+            if let Err(e) = fs::create_dir_all(d) {
+                let _ = pool.delete_subvolume("ephemeral", id);
+                return Err(LayerError::Io { action: "create", path: d.clone(), source: e });
+            }
+        }
+        Ok(Some(layer))
+    }
+
+    pub fn remove_ephemeral(&self, id: &str) -> Result<()> {
+        match self {
+            Store::Btrfs(pool) => Ok(pool.delete_subvolume("ephemeral", id)?),
+            Store::Copy { .. } => Ok(()),
+        }
+    }
+
+    /// Layers of one-run sandboxes present (after a crash: all of them are leftovers).
+    pub fn ephemeral_present(&self) -> Vec<String> {
+        match self {
+            Store::Btrfs(pool) => pool.list("ephemeral"),
+            Store::Copy { .. } => Vec::new(),
+        }
+    }
+
+    /// A fresh, empty writable layer for sandbox `id`, bounded at `disk` bytes.
+    pub fn new_layer(&self, id: &str, disk: Option<u64>) -> Result<Layer> {
         let home = match self {
-            Store::Btrfs(pool) => pool.create_subvolume("sandboxes", id)?,
+            Store::Btrfs(pool) => Self::limited_subvolume(pool, "sandboxes", id, disk)?,
             Store::Copy { root } => {
                 let d = Self::copy_sandbox_dir(root, id);
                 fs::create_dir_all(&d).map_err(io_err("create", &d))?;
@@ -118,20 +193,30 @@ impl Store {
         }
     }
 
-    /// A writable layer for new sandbox `id` whose files start as snapshot `snap`'s. Returns it and the
-    /// lowers its overlay needs (top first, the environment not included).
-    pub fn layer_from_snapshot(&self, snap: &str, snap_layers: &[PathBuf], id: &str) -> Result<(Layer, Vec<PathBuf>)> {
+    /// A writable layer for new sandbox `id` whose files start as snapshot `snap`'s, bounded at `disk`
+    /// bytes. Returns it and the lowers its overlay needs (top first, the environment not included).
+    pub fn layer_from_snapshot(
+        &self,
+        snap: &str,
+        snap_layers: &[PathBuf],
+        id: &str,
+        disk: Option<u64>,
+    ) -> Result<(Layer, Vec<PathBuf>)> {
         match self {
             Store::Btrfs(pool) => {
                 let src = pool.mount.join("snapshots").join(snap);
                 let home = pool.snapshot(&src, "sandboxes", id, false)?;
+                if let Err(e) = Self::limit(pool, &home, disk) {
+                    let _ = pool.delete_subvolume("sandboxes", id);
+                    return Err(e);
+                }
                 let layer = Layer { upper: home.join("upper"), work: home.join("work") };
                 // overlayfs refuses a work dir left over from another mount: start it empty.
                 remove_tree(&layer.work).map_err(io_err("clear", &layer.work))?;
                 fs::create_dir_all(&layer.work).map_err(io_err("create", &layer.work))?;
                 Ok((layer, Vec::new()))
             }
-            Store::Copy { .. } => Ok((self.new_layer(id)?, snap_layers.to_vec())),
+            Store::Copy { .. } => Ok((self.new_layer(id, disk)?, snap_layers.to_vec())),
         }
     }
 

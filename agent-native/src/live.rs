@@ -220,7 +220,15 @@ pub fn sandbox_dir(rt: &Runtime, id: &str) -> PathBuf {
     rt.config.sandbox_dir(id)
 }
 
-pub fn spec_of(argv: &[String], env: &BTreeMap<String, String>, cwd: Option<&str>, limits: &Limits) -> SandboxSpec {
+/// The spec recorded for a sandbox: what was asked, and the disk limit it actually got (None where
+/// none is enforced), so its branches get the same one.
+pub fn spec_of(
+    argv: &[String],
+    env: &BTreeMap<String, String>,
+    cwd: Option<&str>,
+    limits: &Limits,
+    disk_bytes: Option<u64>,
+) -> SandboxSpec {
     SandboxSpec {
         argv: argv.to_vec(),
         env: env.clone(),
@@ -228,11 +236,28 @@ pub fn spec_of(argv: &[String], env: &BTreeMap<String, String>, cwd: Option<&str
         memory_bytes: limits.memory_bytes,
         cpus: limits.cpus,
         pids: limits.pids,
+        disk_bytes,
     }
 }
 
 pub fn limits_of(spec: &SandboxSpec) -> Limits {
-    Limits { memory_bytes: spec.memory_bytes, cpus: spec.cpus, pids: spec.pids }
+    Limits { memory_bytes: spec.memory_bytes, cpus: spec.cpus, pids: spec.pids, disk_bytes: spec.disk_bytes }
+}
+
+/// Places files into a sandbox's root off the async workers (the disk, and whatever the sandbox left at
+/// those paths, may take their time).
+pub async fn place_files(root: PathBuf, files: Vec<plan::FilePlan>) -> Result<(), Error> {
+    if files.is_empty() {
+        return Ok(());
+    }
+    tokio::task::spawn_blocking(move || {
+        for f in &files {
+            safe_fs::write_file(&root, &f.path, &f.content, f.mode).map_err(|e| Error::Sandbox(e.into()))?;
+        }
+        Ok(())
+    })
+    .await
+    .map_err(|e| Error::Task(e.to_string()))?
 }
 
 /// Creates a persistent sandbox from an environment and starts its first process.
@@ -245,12 +270,19 @@ pub async fn create(rt: &Arc<Runtime>, p: CreateParams) -> Result<Arc<LiveSandbo
     let command = Command { argv: &argv, env: &p.env, cwd: p.cwd.as_deref(), stdin: None };
     let (mut process, _) = plan::process(&command, &id, &rt.host)?;
     let limits = plan::limits(&p.limits, &rt.host)?;
+    let disk_bytes = plan::disk_limit(p.limits.disk_bytes, &rt.store.disk_facts())?;
     let files = plan::files(&p.files, &process.cwd)?;
-    let spec = spec_of(&argv, &p.env, p.cwd.as_deref(), &p.limits);
+    let spec = spec_of(&argv, &p.env, p.cwd.as_deref(), &p.limits, disk_bytes);
 
     let dir = sandbox_dir(rt, &id);
     let rootfs = dir.join("rootfs");
-    let layer = rt.store.new_layer(&id).map_err(Error::Layer)?;
+    let layer = {
+        let (rt, id) = (rt.clone(), id.clone());
+        tokio::task::spawn_blocking(move || rt.store.new_layer(&id, disk_bytes))
+            .await
+            .map_err(|e| Error::Task(e.to_string()))?
+            .map_err(Error::Layer)?
+    };
     let mut undo = Undo::new(rt, &id);
     undo.layer = true;
     std::fs::create_dir_all(&rootfs).map_err(|e| Error::Io("create the sandbox directory", rootfs.clone(), e))?;
@@ -258,9 +290,7 @@ pub async fn create(rt: &Arc<Runtime>, p: CreateParams) -> Result<Arc<LiveSandbo
         overlay::OverlayDirs { upper: layer.upper.clone(), work: layer.work.clone(), rootfs: rootfs.clone() };
     overlay::mount_overlay(&[env_root.as_path()], &overlay_dirs).map_err(|e| Error::Sandbox(e.into()))?;
     undo.mounted = Some(rootfs.clone());
-    for f in &files {
-        safe_fs::write_file(&rootfs, &f.path, &f.content, f.mode).map_err(|e| Error::Sandbox(e.into()))?;
-    }
+    place_files(rootfs.clone(), files).await?;
     let cgroup = rt.layout.create(&rt.config.cgroup_parent, &id, &limits).map_err(|e| Error::Sandbox(e.into()))?;
     undo.cgroup = Some(cgroup.clone());
     process.cgroup_procs = cgroup.procs_files();
@@ -426,9 +456,7 @@ pub async fn exec(rt: &Arc<Runtime>, conn: &Arc<Connection>, p: ExecParams) -> R
     let (mut process, stdin) = plan::process(&command, &live.id, &rt.host)?;
     process.cgroup_procs = live.cgroup.procs_files();
     let timeout = plan::timeout(p.timeout_ms)?;
-    for f in plan::files(&p.files, &process.cwd)? {
-        safe_fs::write_file(&live.rootfs, &f.path, &f.content, f.mode).map_err(|e| Error::Sandbox(e.into()))?;
-    }
+    place_files(live.rootfs.clone(), plan::files(&p.files, &process.cwd)?).await?;
     let registration = rt.execs.register(&p.exec_id, conn.id, &live.id, live.environment)?;
     live.running_execs.fetch_add(1, Ordering::SeqCst);
     live.touch();
@@ -496,9 +524,14 @@ pub async fn destroy(rt: &Arc<Runtime>, id: &str) -> Result<(), Error> {
         rt.forwards.remove_sandbox(id);
         release_processes(&live);
     }
-    rt.store.remove_layer(id).map_err(Error::Layer)?;
-    let dir = sandbox_dir(rt, id);
-    remove_tree(&dir).map_err(|e| Error::Io("remove the sandbox directory", dir, e))?;
+    let (rt2, id2) = (rt.clone(), id.to_string());
+    tokio::task::spawn_blocking(move || {
+        rt2.store.remove_layer(&id2).map_err(Error::Layer)?;
+        let dir = sandbox_dir(&rt2, &id2);
+        remove_tree(&dir).map_err(|e| Error::Io("remove the sandbox directory", dir, e))
+    })
+    .await
+    .map_err(|e| Error::Task(e.to_string()))??;
     rt.catalog.set_sandbox_state(id, SandboxState::Destroyed, None).map_err(Error::Catalog)?;
     changed(rt, id, SandboxState::Destroyed).await;
     Ok(())

@@ -4,6 +4,12 @@
 //! reports a conflict with both sides and never silently picks one, unless the caller chose a strategy:
 //! `fail` applies nothing, `ours` keeps the target's version, `theirs` takes the source's. Processes are
 //! not merged: the result is written into the target's files while it runs.
+//!
+//! Every side is read and written through safe_fs (resolved inside its root, final symlinks never
+//! followed, only regular files opened), layers are walked by directory fds, and files larger than
+//! `TEXT_MERGE_LIMIT` are compared by SHA-256 and copied in chunks, never held whole: a sandbox cannot
+//! make the merge block, escape, or take the runtime's memory. Regular files are written without their
+//! set-user-ID and set-group-ID bits (stripped, and listed in `setIdStripped`).
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -120,19 +126,30 @@ fn candidates(views: &[&View]) -> BTreeSet<String> {
     let mut out = BTreeSet::new();
     for v in views {
         for layer in &v.layers {
-            walk(layer, Path::new(""), &mut out);
+            walk(layer, &mut out);
         }
     }
     out
 }
 
-fn walk(root: &Path, rel: &Path, out: &mut BTreeSet<String>) {
-    let Ok(rd) = std::fs::read_dir(root.join(rel)) else { return };
-    for e in rd.flatten() {
-        let child = rel.join(e.file_name());
-        out.insert(format!("/{}", child.display()));
-        if e.file_type().map(|t| t.is_dir()).unwrap_or(false) {
-            walk(root, &child, out);
+fn walk(layer: &Path, out: &mut BTreeSet<String>) {
+    if let Err(e) = safe_fs::layer_paths(layer, out) {
+        crate::log!("merge: walking layer {}: {e}", layer.display());
+    }
+}
+
+/// A file's content: the bytes of a small one, the size and SHA-256 of a large one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Content {
+    Bytes(Vec<u8>),
+    Large { size: u64, sha256: [u8; 32] },
+}
+
+impl Content {
+    fn len(&self) -> u64 {
+        match self {
+            Content::Bytes(b) => b.len() as u64,
+            Content::Large { size, .. } => *size,
         }
     }
 }
@@ -142,20 +159,74 @@ fn walk(root: &Path, rel: &Path, out: &mut BTreeSet<String>) {
 enum State {
     Missing,
     Dir(u32),
-    File(u32, Vec<u8>),
+    File(u32, Content),
     Symlink(PathBuf),
     Other(u32),
 }
 
+fn files_err(e: safe_fs::SafeFsError) -> Error {
+    Error::Sandbox(crate::sandbox::SandboxError::Files(e))
+}
+
 fn state(v: &View, path: &str) -> Result<State, Error> {
-    let err = |e| Error::Sandbox(crate::sandbox::SandboxError::Files(e));
-    Ok(match safe_fs::entry(&v.root, path).map_err(err)? {
+    Ok(match safe_fs::entry(&v.root, path).map_err(files_err)? {
         Entry::Missing => State::Missing,
         Entry::Dir { mode } => State::Dir(mode),
-        Entry::File { mode, .. } => State::File(mode, safe_fs::read_file(&v.root, path).map_err(err)?),
+        Entry::File { mode, size } if size <= TEXT_MERGE_LIMIT => {
+            State::File(mode, Content::Bytes(safe_fs::read_file(&v.root, path).map_err(files_err)?))
+        }
+        Entry::File { mode, .. } => {
+            let p = safe_fs::SandboxPath::parse("path", path).map_err(|e| files_err(e.into()))?;
+            let (mut file, _) = safe_fs::open_read(&v.root, &p).map_err(files_err)?;
+            let mut hashing = Hashing::default();
+            let size = std::io::copy(&mut file, &mut hashing)
+                .map_err(|source| files_err(safe_fs::SafeFsError::Read { path: path.into(), source }))?;
+            State::File(mode, Content::Large { size, sha256: hashing.finish() })
+        }
         Entry::Symlink { target } => State::Symlink(target),
         Entry::Other { mode } => State::Other(mode),
     })
+}
+
+/// A sink that hashes what is written through it.
+#[derive(Default)]
+struct Hashing {
+    sha: sha2::Sha256,
+}
+
+impl Hashing {
+    fn finish(self) -> [u8; 32] {
+        use sha2::Digest;
+        self.sha.finalize().into()
+    }
+}
+
+impl std::io::Write for Hashing {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        use sha2::Digest;
+        self.sha.update(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// A reader that hashes what passes through it, so a copy can be checked against the digest it was
+/// decided on.
+struct HashingReader<R> {
+    inner: R,
+    sha: Hashing,
+}
+
+impl<R: std::io::Read> std::io::Read for HashingReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        use std::io::Write;
+        let n = self.inner.read(buf)?;
+        self.sha.write_all(&buf[..n])?;
+        Ok(n)
+    }
 }
 
 fn change(base: &State, side: &State) -> Change {
@@ -203,10 +274,17 @@ fn resolve(base: &State, ours: &State, theirs: &State) -> Resolution {
     if co == Change::Unchanged {
         return Resolution::Take(theirs.clone());
     }
-    if let (State::File(_, b), State::File(mo, ob), State::File(mt, tb)) = (base, ours, theirs) {
+    if let (
+        State::File(_, Content::Bytes(b)),
+        State::File(mo, Content::Bytes(ob)),
+        State::File(mt, Content::Bytes(tb)),
+    ) = (base, ours, theirs)
+    {
         if is_text(b) && is_text(ob) && is_text(tb) {
             return match diffy::merge(&text(b), &text(ob), &text(tb)) {
-                Ok(merged) => Resolution::Take(State::File(if mo == mt { *mo } else { *mt }, merged.into_bytes())),
+                Ok(merged) => {
+                    Resolution::Take(State::File(if mo == mt { *mo } else { *mt }, Content::Bytes(merged.into_bytes())))
+                }
                 Err(with_markers) => {
                     Resolution::Conflict { reason: "both sides changed the same lines".into(), detail: with_markers }
                 }
@@ -258,6 +336,9 @@ pub struct Merged {
     pub conflicts: Vec<Conflict>,
     /// True when the strategy was `fail` and there were conflicts: nothing was written.
     pub aborted: bool,
+    /// Files written without the set-user-ID or set-group-ID bit they had in the source: a merge never
+    /// makes setuid or setgid files.
+    pub set_id_stripped: Vec<String>,
 }
 
 enum Action {
@@ -292,36 +373,72 @@ pub fn merge(rt: &Arc<Runtime>, from: &str, into: &str, strategy: Strategy) -> R
     }
     let aborted = strategy == Strategy::Fail && !conflicts.is_empty();
     let mut applied = Vec::new();
+    let mut set_id_stripped = Vec::new();
     if !aborted {
         // Parents before children, deletions of whole trees first (their entries then need nothing).
         actions.sort_by(|Action::Write(a, _), Action::Write(b, _)| a.cmp(b));
         for Action::Write(path, st) in actions {
-            apply(&target.rootfs, &path, &st)?;
+            if apply(&target.rootfs, &theirs.root, &path, &st)? {
+                set_id_stripped.push(path.clone());
+            }
             applied.push(path);
         }
     }
-    Ok(Merged { from: from.into(), into: into.into(), base: s.base_id, strategy, applied, conflicts, aborted })
+    Ok(Merged {
+        from: from.into(),
+        into: into.into(),
+        base: s.base_id,
+        strategy,
+        applied,
+        conflicts,
+        aborted,
+        set_id_stripped,
+    })
 }
 
-fn apply(root: &Path, path: &str, st: &State) -> Result<(), Error> {
-    let err = |e| Error::Sandbox(crate::sandbox::SandboxError::Files(e));
+/// Writes one path's merged state into the target's `root`; large files are copied from the source's
+/// root (`from`). True when set-user-ID or set-group-ID bits were stripped from a file.
+fn apply(root: &Path, from: &Path, path: &str, st: &State) -> Result<bool, Error> {
     match st {
-        State::Missing => safe_fs::remove(root, path).map_err(err),
+        State::Missing => safe_fs::remove(root, path).map_err(files_err).map(|()| false),
         State::Dir(mode) => {
-            if !matches!(safe_fs::entry(root, path).map_err(err)?, Entry::Dir { .. }) {
-                safe_fs::remove(root, path).map_err(err)?;
+            if !matches!(safe_fs::entry(root, path).map_err(files_err)?, Entry::Dir { .. }) {
+                safe_fs::remove(root, path).map_err(files_err)?;
             }
-            safe_fs::make_dir(root, path, *mode).map_err(err)
+            safe_fs::make_dir(root, path, *mode).map_err(files_err).map(|()| false)
         }
-        State::File(mode, bytes) => {
-            if matches!(safe_fs::entry(root, path).map_err(err)?, Entry::Dir { .. } | Entry::Symlink { .. }) {
-                safe_fs::remove(root, path).map_err(err)?;
+        State::File(mode, content) => {
+            // Whatever is there that is not a regular file goes first (it is never opened).
+            if !matches!(safe_fs::entry(root, path).map_err(files_err)?, Entry::File { .. } | Entry::Missing) {
+                safe_fs::remove(root, path).map_err(files_err)?;
             }
-            safe_fs::write_file(root, path, bytes, *mode).map_err(err)
+            let safe_mode = mode & !safe_fs::SET_ID_BITS;
+            match content {
+                Content::Bytes(bytes) => safe_fs::write_file(root, path, bytes, safe_mode).map_err(files_err)?,
+                Content::Large { sha256, .. } => copy_large(from, root, path, safe_mode, sha256)?,
+            }
+            Ok(safe_mode != *mode)
         }
-        State::Symlink(target) => safe_fs::make_symlink(root, path, target).map_err(err),
-        State::Other(_) => Ok(()), // device nodes and fifos are not carried over
+        State::Symlink(target) => safe_fs::make_symlink(root, path, target).map_err(files_err).map(|()| false),
+        State::Other(_) => Ok(false), // device nodes and fifos are not carried over
     }
+}
+
+/// Copies a large file from the source's root into the target's in chunks, checking it is still the
+/// content the merge decided on.
+fn copy_large(from: &Path, root: &Path, path: &str, mode: u32, sha256: &[u8; 32]) -> Result<(), Error> {
+    let p = safe_fs::SandboxPath::parse("path", path).map_err(|e| files_err(e.into()))?;
+    let (file, _) = safe_fs::open_read(from, &p).map_err(files_err)?;
+    let mut reader = HashingReader { inner: file, sha: Hashing::default() };
+    safe_fs::write_from(root, path, &mut reader, mode).map_err(files_err)?;
+    if &reader.sha.finish() != sha256 {
+        return Err(Error::Io(
+            "merge (the source changed it while it was being copied; merge again)",
+            PathBuf::from(path),
+            std::io::ErrorKind::Other.into(),
+        ));
+    }
+    Ok(())
 }
 
 fn conflict_reason(into: Change, from: Change, o: &State, t: &State) -> String {
@@ -339,7 +456,10 @@ fn describe(s: &State) -> String {
     match s {
         State::Missing => "deleted".into(),
         State::Dir(m) => format!("directory, mode {m:o}"),
-        State::File(m, b) => format!("file, {} bytes, mode {m:o}{}", b.len(), if is_text(b) { "" } else { ", binary" }),
+        State::File(m, Content::Bytes(b)) => {
+            format!("file, {} bytes, mode {m:o}{}", b.len(), if is_text(b) { "" } else { ", binary" })
+        }
+        State::File(m, c) => format!("file, {} bytes, mode {m:o}, compared by SHA-256", c.len()),
         State::Symlink(t) => format!("symlink to {}", t.display()),
         State::Other(m) => format!("special file, mode {m:o}"),
     }
@@ -359,12 +479,12 @@ mod tests {
 
     #[test]
     fn changes_are_classified_against_the_base() {
-        let f = |s: &str| State::File(0o644, s.as_bytes().to_vec());
+        let f = |s: &str| State::File(0o644, Content::Bytes(s.as_bytes().to_vec()));
         assert_eq!(change(&f("a"), &f("a")), Change::Unchanged);
         assert_eq!(change(&State::Missing, &f("a")), Change::Added);
         assert_eq!(change(&f("a"), &State::Missing), Change::Deleted);
         assert_eq!(change(&f("a"), &f("b")), Change::Modified);
-        assert_eq!(change(&f("a"), &State::File(0o755, b"a".to_vec())), Change::Modified);
+        assert_eq!(change(&f("a"), &State::File(0o755, Content::Bytes(b"a".to_vec()))), Change::Modified);
     }
 
     #[test]
@@ -382,5 +502,47 @@ mod tests {
         assert_eq!(diffy::merge(base, ours, theirs).unwrap(), "ONE\ntwo\nthree\nfour\nFIVE\n");
         let clash = diffy::merge(base, "one\n2\nthree\nfour\nfive\n", "one\nTWO\nthree\nfour\nfive\n").unwrap_err();
         assert!(clash.contains("<<<<<<<") && clash.contains("2") && clash.contains("TWO"), "{clash}");
+    }
+
+    #[test]
+    fn applied_files_never_keep_set_id_bits() {
+        use std::os::unix::fs::PermissionsExt;
+        let (root, from) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let st = State::File(0o6755, Content::Bytes(b"#!/bin/sh\n".to_vec()));
+        assert!(apply(root.path(), from.path(), "/usr/bin/tool", &st).unwrap(), "reported as stripped");
+        let mode = std::fs::metadata(root.path().join("usr/bin/tool")).unwrap().permissions().mode() & 0o7777;
+        assert_eq!(mode, 0o755);
+        let plain = State::File(0o1755, Content::Bytes(b"x".to_vec()));
+        assert!(!apply(root.path(), from.path(), "/sticky", &plain).unwrap());
+    }
+
+    #[test]
+    fn a_fifo_in_the_target_is_replaced_without_being_opened() {
+        let (root, from) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        nix::unistd::mkfifo(&root.path().join("f"), nix::sys::stat::Mode::from_bits_truncate(0o644)).unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let r = root.path().to_path_buf();
+        std::thread::spawn(move || {
+            let st = State::File(0o644, Content::Bytes(b"merged".to_vec()));
+            let _ = tx.send(apply(&r, Path::new("/nonexistent"), "/f", &st).map_err(|e| e.to_string()));
+        });
+        rx.recv_timeout(std::time::Duration::from_secs(5)).expect("apply blocked on a FIFO").unwrap();
+        assert_eq!(std::fs::read(root.path().join("f")).unwrap(), b"merged");
+        drop(from);
+    }
+
+    #[test]
+    fn large_files_are_copied_in_chunks_and_checked() {
+        use sha2::Digest;
+        let (root, from) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let data: Vec<u8> = (0..(TEXT_MERGE_LIMIT as usize + 12345)).map(|i| (i % 251) as u8).collect();
+        std::fs::write(from.path().join("big"), &data).unwrap();
+        let sha: [u8; 32] = sha2::Sha256::digest(&data).into();
+        let st = State::File(0o640, Content::Large { size: data.len() as u64, sha256: sha });
+        apply(root.path(), from.path(), "/big", &st).unwrap();
+        assert_eq!(std::fs::read(root.path().join("big")).unwrap(), data);
+        // Changed since it was hashed: the copy says so instead of applying something else silently.
+        let st = State::File(0o640, Content::Large { size: data.len() as u64, sha256: [0; 32] });
+        assert!(apply(root.path(), from.path(), "/big", &st).unwrap_err().to_string().contains("merge again"));
     }
 }

@@ -58,7 +58,16 @@ pub fn options(lowers: &[&Path], dirs: &OverlayDirs) -> Result<String> {
 }
 
 pub fn mount_overlay(lowers: &[&Path], dirs: &OverlayDirs) -> Result<()> {
-    let opts = options(lowers, dirs)?;
+    mount_with(dirs, options(lowers, dirs)?)
+}
+
+/// An overlay whose writes never need to reach the disk (a sandbox that lives for one run): `volatile`
+/// skips the sync of the upper filesystem at unmount, which on a btrfs upper is a transaction commit.
+pub fn mount_volatile_overlay(lowers: &[&Path], dirs: &OverlayDirs) -> Result<()> {
+    mount_with(dirs, options(lowers, dirs)? + ",volatile")
+}
+
+fn mount_with(dirs: &OverlayDirs, opts: String) -> Result<()> {
     // Nothing a sandbox writes may act on the host: setuid files and device nodes are inert through
     // this mount (the sandbox's own copy of it allows its devices; see rootfs::allow_devices_in_child).
     mount(Some("overlay"), &dirs.rootfs, Some("overlay"), MsFlags::MS_NOSUID | MsFlags::MS_NODEV, Some(opts.as_str()))

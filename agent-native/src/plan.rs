@@ -10,6 +10,7 @@ use base64::Engine as _;
 use crate::caps::CapSet;
 use crate::cgroup::CgroupLimits;
 use crate::sandbox_init::{InitPlan, ProcessPlan};
+use crate::sandbox_path::{check_text, PathError};
 use crate::spec::{FileSpec, Limits, RunParams};
 
 pub const DEFAULT_MEMORY_BYTES: u64 = 512 << 20;
@@ -21,6 +22,13 @@ pub const MAX_ARGV_ENV_BYTES: usize = 128 * 1024;
 pub const MAX_FILES_BYTES: usize = 64 << 20;
 pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 pub const DEFAULT_CWD: &str = "/root";
+/// A sandbox's writable layer is bounded at this much unless it asks otherwise (and at a quarter of the
+/// disk pool when the pool is smaller than 40 GiB).
+pub const DEFAULT_DISK_BYTES: u64 = 10 << 30;
+/// Smallest disk limit: the overlay's work directory and the filesystem's metadata need some room.
+pub const MIN_DISK_BYTES: u64 = 16 << 20;
+/// Where the kernel says how high pids may go on this host.
+const PID_MAX_FILE: &str = "/proc/sys/kernel/pid_max";
 
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum SpecError {
@@ -44,6 +52,14 @@ pub enum SpecError {
     FilePath { path: String },
     #[error("execId {id:?} is invalid: use 1-64 of [A-Za-z0-9._-]")]
     ExecId { id: String },
+    #[error(transparent)]
+    Path(#[from] PathError),
+    #[error("{field} = 0{mode:o} has the set-user-ID or set-group-ID bit (04000, 02000): the API does not make setuid or setgid files; use a mode without them (0{allowed:o})", allowed = mode & !0o6000)]
+    SetIdMode { field: String, mode: u32 },
+    #[error("limits.{field} = {value} is more than {what} ({max}); use at most {max}")]
+    LimitOver { field: &'static str, value: u64, what: &'static str, max: u64 },
+    #[error("limits.diskBytes = {value} cannot be enforced: this runtime keeps sandbox layers as plain copies (--fs-store copy, or no btrfs pool could be mounted), which have no quotas; run it with a btrfs pool (FORKSPACE_FS_STORE=btrfs) or leave diskBytes out")]
+    DiskUnenforced { value: u64 },
 }
 
 /// Facts about the host that bound what a spec may ask for.
@@ -52,6 +68,93 @@ pub struct HostFacts {
     pub cpus: usize,
     pub memory_bytes: u64,
     pub devices_confined: bool,
+}
+
+/// What the layer store can do about disk limits: enforce them (a btrfs pool with quotas) or not, and
+/// how large the pool is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DiskFacts {
+    pub enforced: bool,
+    pub pool_bytes: u64,
+}
+
+impl DiskFacts {
+    /// The limit a sandbox gets when it asks for none: 10 GiB, or a quarter of a smaller pool.
+    pub fn default_bytes(&self) -> u64 {
+        DEFAULT_DISK_BYTES.min((self.pool_bytes / 4).max(MIN_DISK_BYTES))
+    }
+}
+
+/// A disk limit asked for (or none) → the limit the sandbox's writable layer gets; None where the store
+/// cannot enforce one (asking for one there is an error, not a silent no-op).
+pub fn disk_limit(requested: Option<u64>, disk: &DiskFacts) -> Result<Option<u64>, SpecError> {
+    if !disk.enforced {
+        return match requested {
+            Some(value) => Err(SpecError::DiskUnenforced { value }),
+            None => Ok(None),
+        };
+    }
+    match requested {
+        None => Ok(Some(disk.default_bytes())),
+        Some(v) if v < MIN_DISK_BYTES => {
+            Err(SpecError::Limit { field: "diskBytes", value: v.to_string(), reason: "at least 16 MiB" })
+        }
+        Some(v) if disk.pool_bytes > 0 && v > disk.pool_bytes => Err(SpecError::LimitOver {
+            field: "diskBytes",
+            value: v,
+            what: "the size of this runtime's disk pool",
+            max: disk.pool_bytes,
+        }),
+        Some(v) => Ok(Some(v)),
+    }
+}
+
+/// The disk limit of a sandbox made from a snapshot: its own when it asks for one, otherwise the one
+/// the snapshot's sandbox had (the default for snapshots from before disk limits). None where the store
+/// enforces none (an inherited limit is then not an error: it just is not enforced).
+pub fn inherited_disk_limit(
+    requested: Option<u64>,
+    inherited: Option<u64>,
+    disk: &DiskFacts,
+) -> Result<Option<u64>, SpecError> {
+    match requested {
+        Some(_) => disk_limit(requested, disk),
+        None if !disk.enforced => Ok(None),
+        None => Ok(Some(inherited.unwrap_or_else(|| disk.default_bytes()))),
+    }
+}
+
+/// A file mode given through the API (default 0644): the permission bits, without the file type, and
+/// never set-user-ID or set-group-ID. The sticky bit is allowed.
+pub fn file_mode(mode: Option<u32>, field: &str) -> Result<u32, SpecError> {
+    let m = mode.unwrap_or(0o644) & 0o7777;
+    if m & 0o6000 != 0 {
+        return Err(SpecError::SetIdMode { field: field.into(), mode: m });
+    }
+    Ok(m)
+}
+
+/// This host's highest pid (/proc/sys/kernel/pid_max), read when asked: a sysctl can change it.
+pub fn host_pid_max() -> u64 {
+    std::fs::read_to_string(PID_MAX_FILE).ok().and_then(|s| s.trim().parse().ok()).unwrap_or(MAX_PIDS)
+}
+
+/// A pids limit against the host's maximum: more could never be reached, and says the caller misread
+/// what the host can do.
+pub fn check_pids(pids: u64, pid_max: u64) -> Result<u64, SpecError> {
+    if pids == 0 {
+        return Err(SpecError::Limit { field: "pids", value: pids.to_string(), reason: "at least 1" });
+    }
+    let max = pid_max.min(MAX_PIDS);
+    if pids > max {
+        return Err(SpecError::LimitOver {
+            field: "pids",
+            value: pids,
+            what: "this host's maximum number of processes (/proc/sys/kernel/pid_max)",
+            max,
+        });
+    }
+    Ok(pids)
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -70,21 +173,39 @@ pub struct RunPlan {
     pub files: Vec<FilePlan>,
     pub stdin: Option<Vec<u8>>,
     pub timeout: Option<Duration>,
+    /// Bound of the writable layer, where the store enforces one.
+    pub disk_bytes: Option<u64>,
 }
 
-pub fn build(params: &RunParams, sandbox_id: &str, rootfs: &Path, host: &HostFacts) -> Result<RunPlan, SpecError> {
+pub fn build(
+    params: &RunParams,
+    sandbox_id: &str,
+    rootfs: &Path,
+    host: &HostFacts,
+    disk: &DiskFacts,
+) -> Result<RunPlan, SpecError> {
     check_exec_id(&params.exec_id)?;
     let command =
         Command { argv: &params.argv, env: &params.env, cwd: params.cwd.as_deref(), stdin: params.stdin.as_deref() };
     let (process, stdin) = process(&command, sandbox_id, host)?;
     let files = files(&params.files, &process.cwd)?;
+    collect_paths(&params.collect)?;
     Ok(RunPlan {
         init: InitPlan { rootfs: rootfs.to_path_buf(), hostname: sandbox_id.to_string(), process, pooled: false },
         limits: limits(&params.limits, host)?,
         files,
         stdin,
         timeout: timeout(params.timeout_ms)?,
+        disk_bytes: disk_limit(params.limits.disk_bytes, disk)?,
     })
+}
+
+/// Paths to collect after a run: checked like any path (they are read from the host side).
+pub fn collect_paths(paths: &[String]) -> Result<(), SpecError> {
+    for (i, p) in paths.iter().enumerate() {
+        crate::sandbox_path::SandboxPath::parse(&format!("collect[{i}]"), p)?;
+    }
+    Ok(())
 }
 
 /// What to run, as any caller gives it: a sandbox's first process or a later exec.
@@ -130,6 +251,7 @@ pub fn process(
     if cwd.contains('\0') {
         return Err(SpecError::NulByte { field: "cwd" });
     }
+    check_text("cwd", &cwd)?;
     let path_var = env.iter().find_map(|kv| kv.strip_prefix("PATH=")).unwrap_or(DEFAULT_PATH);
     let stdin = c.stdin.map(|s| decode(s, "stdin")).transpose()?;
     let plan = ProcessPlan {
@@ -203,10 +325,10 @@ pub fn limits(l: &Limits, host: &HostFacts) -> Result<CgroupLimits, SpecError> {
         }
         Some(c) => Some((c * 1000.0).round() as u64),
     };
-    let pids = l.pids.unwrap_or(DEFAULT_PIDS);
-    if pids == 0 || pids > MAX_PIDS {
-        return Err(SpecError::Limit { field: "pids", value: pids.to_string(), reason: "use 1 to 4194304" });
-    }
+    let pids = match l.pids {
+        Some(p) => check_pids(p, host_pid_max())?,
+        None => DEFAULT_PIDS.min(host_pid_max()),
+    };
     Ok(CgroupLimits {
         memory_bytes: Some(memory),
         cpu_millis,
@@ -229,9 +351,10 @@ fn decode(s: &str, field: &str) -> Result<Vec<u8>, SpecError> {
 pub fn files(given: &[FileSpec], cwd: &str) -> Result<Vec<FilePlan>, SpecError> {
     let mut total = 0usize;
     let mut out = Vec::with_capacity(given.len());
-    for f in given {
+    for (i, f) in given.iter().enumerate() {
         let invalid = || SpecError::FilePath { path: f.path.clone() };
-        if f.path.is_empty() || f.path.contains('\0') || f.path.ends_with('/') {
+        check_text(&format!("files[{i}].path"), &f.path)?;
+        if f.path.is_empty() || f.path.ends_with('/') {
             return Err(invalid());
         }
         let joined = if f.path.starts_with('/') { PathBuf::from(&f.path) } else { Path::new(cwd).join(&f.path) };
@@ -241,7 +364,7 @@ pub fn files(given: &[FileSpec], cwd: &str) -> Result<Vec<FilePlan>, SpecError> 
         if total > MAX_FILES_BYTES {
             return Err(SpecError::TooLarge { field: "files", size: total, max: MAX_FILES_BYTES });
         }
-        out.push(FilePlan { path, content, mode: f.mode.unwrap_or(0o644) & 0o7777 });
+        out.push(FilePlan { path, content, mode: file_mode(f.mode, &format!("files[{i}].mode"))? });
     }
     Ok(out)
 }
@@ -270,6 +393,10 @@ mod tests {
         HostFacts { cpus: 2, memory_bytes: 24 << 30, devices_confined: true }
     }
 
+    fn disk() -> DiskFacts {
+        DiskFacts { enforced: true, pool_bytes: 64 << 30 }
+    }
+
     fn params(argv: &[&str]) -> RunParams {
         RunParams {
             exec_id: "e1".into(),
@@ -287,7 +414,7 @@ mod tests {
 
     #[test]
     fn defaults_fill_env_limits_and_cwd() {
-        let plan = build(&params(&["python3", "-c", "1"]), "sbx-1", Path::new("/r"), &host()).unwrap();
+        let plan = build(&params(&["python3", "-c", "1"]), "sbx-1", Path::new("/r"), &host(), &disk()).unwrap();
         assert_eq!(plan.init.process.cwd, "/root");
         assert!(plan.init.process.env.contains(&"HOSTNAME=sbx-1".to_string()));
         assert!(plan.init.process.env.contains(&"PYTHONUNBUFFERED=1".to_string()));
@@ -304,18 +431,18 @@ mod tests {
         let mut p = params(&["tool"]);
         p.env.insert("PATH".into(), "/opt/bin:relative:/usr/bin/".into());
         p.env.insert("FOO".into(), "bar baz".into());
-        let plan = build(&p, "s", Path::new("/r"), &host()).unwrap();
+        let plan = build(&p, "s", Path::new("/r"), &host(), &disk()).unwrap();
         assert_eq!(plan.init.process.exec_candidates, vec!["/opt/bin/tool", "/usr/bin/tool"]);
         assert!(plan.init.process.env.contains(&"FOO=bar baz".to_string()));
-        let slash = build(&params(&["./run.sh"]), "s", Path::new("/r"), &host()).unwrap();
+        let slash = build(&params(&["./run.sh"]), "s", Path::new("/r"), &host(), &disk()).unwrap();
         assert_eq!(slash.init.process.exec_candidates, vec!["./run.sh"]);
     }
 
     #[test]
     fn limits_are_converted_and_bounded() {
         let mut p = params(&["true"]);
-        p.limits = Limits { memory_bytes: Some(64 << 20), cpus: Some(0.5), pids: Some(20) };
-        let plan = build(&p, "s", Path::new("/r"), &host()).unwrap();
+        p.limits = Limits { memory_bytes: Some(64 << 20), cpus: Some(0.5), pids: Some(20), disk_bytes: Some(1 << 30) };
+        let plan = build(&p, "s", Path::new("/r"), &host(), &disk()).unwrap();
         assert_eq!(
             plan.limits,
             CgroupLimits {
@@ -333,11 +460,12 @@ mod tests {
             (Limits { cpus: Some(f64::NAN), ..Default::default() }, "cpus"),
             (Limits { cpus: Some(3.0), ..Default::default() }, "cpus"),
             (Limits { pids: Some(0), ..Default::default() }, "pids"),
+            (Limits { disk_bytes: Some(1 << 20), ..Default::default() }, "diskBytes"),
         ] {
             let mut p = params(&["true"]);
             p.limits = limits;
-            match build(&p, "s", Path::new("/r"), &host()) {
-                Err(SpecError::Limit { field: f, .. }) => assert_eq!(f, field),
+            match build(&p, "s", Path::new("/r"), &host(), &disk()) {
+                Err(SpecError::Limit { field: f, .. } | SpecError::LimitOver { field: f, .. }) => assert_eq!(f, field),
                 other => panic!("expected a {field} limit error, got {other:?}"),
             }
         }
@@ -347,26 +475,26 @@ mod tests {
     fn bad_input_is_refused_before_anything_runs() {
         let h = host();
         let r = Path::new("/r");
-        assert_eq!(build(&params(&[]), "s", r, &h).unwrap_err(), SpecError::EmptyArgv);
-        assert_eq!(build(&params(&["a\0b"]), "s", r, &h).unwrap_err(), SpecError::NulByte { field: "argv" });
+        assert_eq!(build(&params(&[]), "s", r, &h, &disk()).unwrap_err(), SpecError::EmptyArgv);
+        assert_eq!(build(&params(&["a\0b"]), "s", r, &h, &disk()).unwrap_err(), SpecError::NulByte { field: "argv" });
         let mut p = params(&["true"]);
         p.env.insert("1BAD".into(), "x".into());
-        assert!(matches!(build(&p, "s", r, &h), Err(SpecError::EnvName { .. })));
+        assert!(matches!(build(&p, "s", r, &h, &disk()), Err(SpecError::EnvName { .. })));
         let mut p = params(&["true"]);
         p.cwd = Some("rel/dir".into());
-        assert!(matches!(build(&p, "s", r, &h), Err(SpecError::RelativeCwd { .. })));
+        assert!(matches!(build(&p, "s", r, &h, &disk()), Err(SpecError::RelativeCwd { .. })));
         let mut p = params(&["true"]);
         p.timeout_ms = Some(0);
-        assert_eq!(build(&p, "s", r, &h).unwrap_err(), SpecError::Timeout { ms: 0 });
+        assert_eq!(build(&p, "s", r, &h, &disk()).unwrap_err(), SpecError::Timeout { ms: 0 });
         let mut p = params(&["true"]);
         p.stdin = Some("not base64!".into());
-        assert!(matches!(build(&p, "s", r, &h), Err(SpecError::Base64 { .. })));
+        assert!(matches!(build(&p, "s", r, &h, &disk()), Err(SpecError::Base64 { .. })));
         let mut p = params(&["true"]);
         p.exec_id = "../x".into();
-        assert!(matches!(build(&p, "s", r, &h), Err(SpecError::ExecId { .. })));
+        assert!(matches!(build(&p, "s", r, &h, &disk()), Err(SpecError::ExecId { .. })));
         let mut p = params(&["true"]);
         p.env.insert("BIG".into(), "x".repeat(MAX_ARGV_ENV_BYTES));
-        assert!(matches!(build(&p, "s", r, &h), Err(SpecError::TooLarge { .. })));
+        assert!(matches!(build(&p, "s", r, &h, &disk()), Err(SpecError::TooLarge { .. })));
     }
 
     #[test]
@@ -377,7 +505,7 @@ mod tests {
             crate::spec::FileSpec { path: "main.py".into(), content_base64: "cHJpbnQoMSk=".into(), mode: None },
             crate::spec::FileSpec { path: "../../../etc/x".into(), content_base64: "".into(), mode: Some(0o100755) },
         ];
-        let plan = build(&p, "s", Path::new("/r"), &host()).unwrap();
+        let plan = build(&p, "s", Path::new("/r"), &host(), &disk()).unwrap();
         assert_eq!(
             plan.files[0],
             FilePlan { path: "/work/main.py".into(), content: b"print(1)".to_vec(), mode: 0o644 }
@@ -385,6 +513,79 @@ mod tests {
         assert_eq!(plan.files[1].path, "/etc/x");
         assert_eq!(plan.files[1].mode, 0o755);
         p.files = vec![crate::spec::FileSpec { path: "/..".into(), content_base64: "".into(), mode: None }];
-        assert!(matches!(build(&p, "s", Path::new("/r"), &host()), Err(SpecError::FilePath { .. })));
+        assert!(matches!(build(&p, "s", Path::new("/r"), &host(), &disk()), Err(SpecError::FilePath { .. })));
+    }
+
+    #[test]
+    fn disk_limits_default_and_are_bounded_by_the_pool() {
+        let big = DiskFacts { enforced: true, pool_bytes: 64 << 30 };
+        assert_eq!(disk_limit(None, &big), Ok(Some(DEFAULT_DISK_BYTES)));
+        assert_eq!(disk_limit(Some(1 << 30), &big), Ok(Some(1 << 30)));
+        let small = DiskFacts { enforced: true, pool_bytes: 8 << 30 };
+        assert_eq!(disk_limit(None, &small), Ok(Some(2 << 30)), "a quarter of a small pool");
+        let over = disk_limit(Some(9 << 30), &small).unwrap_err();
+        assert!(matches!(over, SpecError::LimitOver { field: "diskBytes", max, .. } if max == 8 << 30), "{over}");
+        assert!(disk_limit(Some(1 << 20), &big).unwrap_err().to_string().contains("at least 16 MiB"));
+        // Where the store cannot enforce a limit: none by default, and asking for one says why not.
+        let copy = DiskFacts { enforced: false, pool_bytes: 0 };
+        assert_eq!(disk_limit(None, &copy), Ok(None));
+        let e = disk_limit(Some(1 << 30), &copy).unwrap_err().to_string();
+        assert!(e.contains("cannot be enforced") && e.contains("FORKSPACE_FS_STORE=btrfs"), "{e}");
+        let mut p = params(&["true"]);
+        assert_eq!(build(&p, "s", Path::new("/r"), &host(), &big).unwrap().disk_bytes, Some(DEFAULT_DISK_BYTES));
+        p.limits.disk_bytes = Some(64 << 20);
+        assert_eq!(build(&p, "s", Path::new("/r"), &host(), &big).unwrap().disk_bytes, Some(64 << 20));
+    }
+
+    #[test]
+    fn pids_above_the_hosts_pid_max_are_refused_with_the_maximum() {
+        assert_eq!(check_pids(100, 32768), Ok(100));
+        assert_eq!(check_pids(32768, 32768), Ok(32768));
+        let e = check_pids(32769, 32768).unwrap_err();
+        assert!(matches!(e, SpecError::LimitOver { field: "pids", max: 32768, .. }));
+        assert!(e.to_string().contains("pid_max") && e.to_string().contains("use at most 32768"), "{e}");
+        assert!(check_pids(0, 32768).is_err());
+        // Through the real host's pid_max.
+        let mut p = params(&["true"]);
+        p.limits.pids = Some(host_pid_max() + 1);
+        assert!(matches!(
+            build(&p, "s", Path::new("/r"), &host(), &disk()),
+            Err(SpecError::LimitOver { field: "pids", .. })
+        ));
+    }
+
+    #[test]
+    fn setuid_and_setgid_modes_are_refused_naming_the_field() {
+        assert_eq!(file_mode(None, "mode"), Ok(0o644));
+        assert_eq!(file_mode(Some(0o1777), "mode"), Ok(0o1777), "sticky stays allowed");
+        assert_eq!(file_mode(Some(0o100755), "mode"), Ok(0o755), "file type bits are dropped");
+        for bad in [0o4755, 0o2755, 0o6755, 0o106755] {
+            let e = file_mode(Some(bad), "mode").unwrap_err();
+            assert!(e.to_string().starts_with("mode = 0"), "{e}");
+            assert!(e.to_string().contains("set-user-ID or set-group-ID"), "{e}");
+        }
+        let mut p = params(&["true"]);
+        p.files = vec![
+            crate::spec::FileSpec { path: "a".into(), content_base64: "".into(), mode: Some(0o755) },
+            crate::spec::FileSpec { path: "b".into(), content_base64: "".into(), mode: Some(0o4755) },
+        ];
+        let e = build(&p, "s", Path::new("/r"), &host(), &disk()).unwrap_err();
+        assert_eq!(e, SpecError::SetIdMode { field: "files[1].mode".into(), mode: 0o4755 });
+        assert!(e.to_string().contains("use a mode without them (0755)"), "{e}");
+    }
+
+    #[test]
+    fn control_characters_in_any_path_are_refused() {
+        let h = host();
+        let r = Path::new("/r");
+        let mut p = params(&["true"]);
+        p.files = vec![crate::spec::FileSpec { path: "a\nb".into(), content_base64: "".into(), mode: None }];
+        assert!(matches!(build(&p, "s", r, &h, &disk()), Err(SpecError::Path(e)) if e.field == "files[0].path"));
+        let mut p = params(&["true"]);
+        p.collect = vec!["/ok".into(), "/tmp/\0x".into()];
+        assert!(matches!(build(&p, "s", r, &h, &disk()), Err(SpecError::Path(e)) if e.field == "collect[1]"));
+        let mut p = params(&["true"]);
+        p.cwd = Some("/tmp/\u{1b}".into());
+        assert!(matches!(build(&p, "s", r, &h, &disk()), Err(SpecError::Path(e)) if e.field == "cwd"));
     }
 }

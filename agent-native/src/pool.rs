@@ -43,6 +43,8 @@ pub struct Warm {
     pub sandbox: Sandbox,
     /// The limits its cgroup has now (the defaults it was made with).
     limits: crate::cgroup::CgroupLimits,
+    /// The disk limit its layer has now.
+    disk_bytes: Option<u64>,
     /// The sandbox's mount namespace, held open so that freeing it (which waits for an RCU grace
     /// period) happens at release, off the run's path, not while its first process exits.
     pub mount_ns: Vec<OwnedFd>,
@@ -278,12 +280,13 @@ async fn make(rt: &Arc<Runtime>, environment: &'static str) -> Result<Warm, Erro
         files: Vec::new(),
         stdin: None,
         timeout: None,
+        disk_bytes: plan::disk_limit(None, &rt.store.disk_facts())?,
     };
     let (prepared, plan) = {
         let (rt, id) = (rt.clone(), id.clone());
         tokio::task::spawn_blocking(move || {
             let mut plan = plan;
-            let r = Sandbox::prepare(&rt.config, &rt.layout, &id, &[env_root.as_path()], &mut plan);
+            let r = Sandbox::prepare(&rt.config, &rt.layout, &rt.store, &id, &[env_root.as_path()], &mut plan);
             (r, plan)
         })
         .await
@@ -292,8 +295,18 @@ async fn make(rt: &Arc<Runtime>, environment: &'static str) -> Result<Warm, Erro
     let mut sandbox = prepared?;
     match start_waiting(rt, &plan.init).await {
         Ok(process) => {
-            let mount_ns = ["mnt", "ipc", "uts", "net", "pid"].iter().filter_map(|n| std::fs::File::open(format!("/proc/{}/ns/{n}", process.pid)).ok().map(OwnedFd::from)).collect();
-            Ok(Warm { id, sandbox, limits: plan.limits.clone(), mount_ns, process: Some(process) })
+            let mount_ns = ["mnt", "ipc", "uts", "net", "pid"]
+                .iter()
+                .filter_map(|n| std::fs::File::open(format!("/proc/{}/ns/{n}", process.pid)).ok().map(OwnedFd::from))
+                .collect();
+            Ok(Warm {
+                id,
+                sandbox,
+                limits: plan.limits.clone(),
+                disk_bytes: plan.disk_bytes,
+                mount_ns,
+                process: Some(process),
+            })
         }
         Err(e) => {
             let _ = tokio::task::spawn_blocking(move || sandbox.release()).await;
@@ -340,9 +353,14 @@ pub async fn hand_over(w: &mut Warm, plan: &mut RunPlan) -> Result<Started, Erro
             cg.apply(&plan.limits).map_err(|e| Error::Sandbox(e.into()))?;
         }
     }
-    for f in &plan.files {
-        crate::safe_fs::write_file(&w.sandbox.overlay.rootfs, &f.path, &f.content, f.mode)
-            .map_err(|e| Error::Sandbox(e.into()))?;
+    if plan.disk_bytes != w.disk_bytes {
+        if let Some(bytes) = plan.disk_bytes {
+            w.sandbox.set_disk_limit(bytes).map_err(Error::Sandbox)?;
+        }
+    }
+    if !plan.files.is_empty() {
+        let (root, files) = (w.sandbox.overlay.rootfs.clone(), std::mem::take(&mut plan.files));
+        crate::live::place_files(root, files).await?;
     }
     let p = &plan.init.process;
     let handover = Handover {

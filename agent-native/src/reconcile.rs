@@ -3,7 +3,8 @@
 //! so: leftover cgroups and mounts go; ephemeral sandboxes go entirely; a persistent sandbox that was
 //! running becomes `stopped` at its last snapshot (its later file changes are lost with its processes)
 //! or, with no snapshot, `failed` with its files kept; a snapshot that was being made when the runtime
-//! died is removed (never listed as good); layers and images nobody references are removed.
+//! died is removed (never listed as good); layers and images nobody references are removed, and so are
+//! the layers of one-run sandboxes.
 
 use std::collections::HashSet;
 use std::time::Duration;
@@ -86,6 +87,13 @@ pub fn reconcile(config: &Config, layout: &Layout, catalog: &Catalog, store: &St
     for id in snapshot_layers.iter().filter(|id| !ready.contains(*id)) {
         if store.remove_snapshot(id).is_ok() {
             done.layers_dropped += 1;
+        }
+    }
+    // One-run sandboxes' layers (their mounts went above): none outlives its runtime.
+    for id in store.ephemeral_present() {
+        match store.remove_ephemeral(&id) {
+            Ok(()) => done.layers_dropped += 1,
+            Err(e) => crate::log!("leftover one-run layer {id}: {e}"),
         }
     }
     if let Ok(entries) = std::fs::read_dir(config.data_dir.join("snapshots")) {

@@ -1,7 +1,9 @@
-//! One sandbox's host-side resources, in the order they are made: its directory, the overlay mount, the
-//! files placed before start, and its cgroup. The first process is then cloned by the spawner (see
-//! spawner.rs and sandbox_init.rs). `prepare` undoes its own partial work on failure; `release` tears
-//! everything down, is idempotent, and leaves no mount, cgroup or directory.
+//! One sandbox's host-side resources, in the order they are made: its directory, its writable layer (a
+//! subvolume of the btrfs pool bounded by the run's disk limit, or a directory beside the mount point
+//! with the copy store), the overlay mount, the files placed before start, and its cgroup. The first
+//! process is then cloned by the spawner (see spawner.rs and sandbox_init.rs). `prepare` undoes its own
+//! partial work on failure; `release` tears everything down, is idempotent, and leaves no mount, cgroup,
+//! layer or directory.
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -10,6 +12,7 @@ use std::time::Duration;
 use crate::cgroup::{CgroupError, Layout, SandboxCgroup};
 use crate::config::Config;
 use crate::envs::remove_tree;
+use crate::layers::{LayerError, Store};
 use crate::overlay::{self, OverlayDirs, OverlayError};
 use crate::plan::RunPlan;
 use crate::safe_fs::{self, SafeFsError};
@@ -24,6 +27,8 @@ pub enum SandboxError {
     Files(#[from] SafeFsError),
     #[error("cannot remove sandbox directory {path}: {source}")]
     RemoveDir { path: PathBuf, source: io::Error },
+    #[error(transparent)]
+    Layer(#[from] LayerError),
 }
 
 type Result<T> = std::result::Result<T, SandboxError>;
@@ -35,6 +40,8 @@ pub struct Sandbox {
     pub overlay: OverlayDirs,
     pub cgroup: Option<SandboxCgroup>,
     mounted: bool,
+    /// The pool subvolume holding its writable layer (btrfs store), deleted at release.
+    layer: Option<PathBuf>,
 }
 
 impl Sandbox {
@@ -43,14 +50,21 @@ impl Sandbox {
     pub fn prepare(
         config: &Config,
         layout: &Layout,
+        store: &Store,
         id: &str,
         lowers: &[&Path],
         plan: &mut RunPlan,
     ) -> Result<Sandbox> {
         let dir = config.sandbox_dir(id);
-        let mut sandbox =
-            Sandbox { id: id.to_string(), overlay: OverlayDirs::under(&dir), dir, cgroup: None, mounted: false };
-        match sandbox.prepare_steps(config, layout, lowers, plan) {
+        let mut sandbox = Sandbox {
+            id: id.to_string(),
+            overlay: OverlayDirs::under(&dir),
+            dir,
+            cgroup: None,
+            mounted: false,
+            layer: None,
+        };
+        match sandbox.prepare_steps(config, layout, store, lowers, plan) {
             Ok(()) => Ok(sandbox),
             Err(e) => {
                 let _ = sandbox.release();
@@ -59,9 +73,21 @@ impl Sandbox {
         }
     }
 
-    fn prepare_steps(&mut self, config: &Config, layout: &Layout, lowers: &[&Path], plan: &mut RunPlan) -> Result<()> {
+    fn prepare_steps(
+        &mut self,
+        config: &Config,
+        layout: &Layout,
+        store: &Store,
+        lowers: &[&Path],
+        plan: &mut RunPlan,
+    ) -> Result<()> {
+        if let Some(layer) = store.ephemeral_layer(&self.id, plan.disk_bytes)? {
+            self.layer = layer.upper.parent().map(Path::to_path_buf);
+            self.overlay.upper = layer.upper;
+            self.overlay.work = layer.work;
+        }
         self.overlay.create()?;
-        overlay::mount_overlay(lowers, &self.overlay)?;
+        overlay::mount_volatile_overlay(lowers, &self.overlay)?;
         self.mounted = true;
         // Files go in through the mount, resolved inside the rootfs, before the first process exists.
         for f in &plan.files {
@@ -71,6 +97,14 @@ impl Sandbox {
         plan.init.process.cgroup_procs = cgroup.procs_files();
         self.cgroup = Some(cgroup);
         Ok(())
+    }
+
+    /// Changes the disk limit of its writable layer (a warm sandbox handed a run with other limits).
+    pub fn set_disk_limit(&self, bytes: u64) -> Result<()> {
+        match &self.layer {
+            Some(layer) => Ok(crate::disk_quota::set_limit(layer, bytes).map_err(LayerError::from)?),
+            None => Ok(()),
+        }
     }
 
     /// Kills anything still running, unmounts, removes the cgroup and the directory.
@@ -87,6 +121,10 @@ impl Sandbox {
         if let Some(cg) = &self.cgroup {
             cg.remove(Duration::from_secs(2))?;
             self.cgroup = None;
+        }
+        if let Some(layer) = &self.layer {
+            crate::btrfs::delete_subvolume_at(layer).map_err(LayerError::from)?;
+            self.layer = None;
         }
         remove_tree(&self.dir).map_err(|source| SandboxError::RemoveDir { path: self.dir.clone(), source })
     }

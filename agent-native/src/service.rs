@@ -211,6 +211,15 @@ struct MergeParams {
     strategy: merge::Strategy,
 }
 
+/// Limits a sandbox made from a snapshot may set for itself: the rest (memory, CPU, pids) come with the
+/// restored processes.
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct RestoreLimits {
+    #[serde(default)]
+    disk_bytes: Option<u64>,
+}
+
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct BranchParams {
@@ -218,6 +227,8 @@ struct BranchParams {
     count: usize,
     #[serde(default)]
     policy: Policy,
+    #[serde(default)]
+    limits: RestoreLimits,
 }
 
 #[derive(Deserialize)]
@@ -226,6 +237,8 @@ struct RestoreParams {
     snapshot_id: String,
     #[serde(default)]
     policy: Policy,
+    #[serde(default)]
+    limits: RestoreLimits,
 }
 
 #[derive(Deserialize)]
@@ -268,6 +281,14 @@ impl Runtime {
         hub: Arc<Hub>,
     ) -> Runtime {
         let envs = EnvStore { dir: config.env_dir.clone(), mirror: config.debian_mirror.clone() };
+        if !store.disk_facts().enforced {
+            crate::log!(
+                "warning: per-sandbox disk limits (limits.diskBytes) are NOT enforced: the {} layer store has no \
+                 quotas, so one sandbox can fill {}; use a btrfs pool (FORKSPACE_FS_STORE=btrfs) to bound them",
+                store.kind(),
+                config.data_dir.display()
+            );
+        }
         Runtime {
             config,
             layout,
@@ -430,7 +451,7 @@ impl Runtime {
                 let p: RestoreParams = parse(method, params)?;
                 self.bind_owner(conn, &p.policy);
                 // A restore is a branch of one: a frozen copy from the snapshot's pool when there is one.
-                let b = snapshots::branch(self, &p.snapshot_id, 1, p.policy).await?;
+                let b = snapshots::branch(self, &p.snapshot_id, 1, p.policy, p.limits.disk_bytes).await?;
                 to_json(b.branches.into_iter().next())
             }
             "snapshot/branch" => {
@@ -439,7 +460,7 @@ impl Runtime {
                     return Err(Error::BadCount { count: p.count, max: MAX_BRANCHES });
                 }
                 self.bind_owner(conn, &p.policy);
-                to_json(snapshots::branch(self, &p.snapshot_id, p.count, p.policy).await?)
+                to_json(snapshots::branch(self, &p.snapshot_id, p.count, p.policy, p.limits.disk_bytes).await?)
             }
             "snapshot/get" => {
                 let p: SnapshotIdParams = parse(method, params)?;
@@ -605,6 +626,12 @@ impl Runtime {
             "running": self.execs.list().len(),
             "sandboxes": self.live.all().len(),
             "snapshotStore": self.store.kind(),
+            "diskQuota": {
+                "mode": self.store.quota_mode(),
+                "enforced": self.store.disk_facts().enforced,
+                "poolBytes": self.store.disk_facts().pool_bytes,
+                "defaultDiskBytes": self.store.disk_facts().enforced.then(|| self.store.disk_facts().default_bytes()),
+            },
         })
     }
 

@@ -129,7 +129,13 @@ async fn discard_all(rt: &Arc<Runtime>, copies: Vec<RestoredParts>) {
 
 /// Branch sandboxes taken from the pool: thawed and registered with `policy`. A copy whose processes
 /// died while it waited is discarded and not counted.
-pub async fn take(rt: &Arc<Runtime>, snapshot_id: &str, count: usize, policy: &Policy) -> Vec<Result<Restored, Error>> {
+pub async fn take(
+    rt: &Arc<Runtime>,
+    snapshot_id: &str,
+    count: usize,
+    policy: &Policy,
+    disk_bytes: Option<u64>,
+) -> Vec<Result<Restored, Error>> {
     let t0 = Instant::now();
     let mut out = Vec::new();
     for mut copy in rt.snapshot_pools.take(snapshot_id, count) {
@@ -140,6 +146,9 @@ pub async fn take(rt: &Arc<Runtime>, snapshot_id: &str, count: usize, policy: &P
         }
         let id = copy.id.clone();
         let registered = async {
+            if let Some(bytes) = disk_bytes {
+                copy.set_disk_limit(rt, bytes)?;
+            }
             copy.cgroup.set_frozen(false).map_err(|e| Error::Sandbox(e.into()))?;
             copy.register(rt, policy.clone()).await
         }
@@ -209,7 +218,7 @@ pub async fn filler(rt: Arc<Runtime>) {
 
 /// One frozen copy: an eager restore, then frozen before anything of it runs on.
 async fn make(rt: &Arc<Runtime>, snapshot_id: &str) -> Result<RestoredParts, Error> {
-    let (copy, _) = snapshots::restore_parts(rt, snapshot_id, None, false).await?;
+    let (copy, _) = snapshots::restore_parts(rt, snapshot_id, None, false, None).await?;
     if let Err(e) = copy.cgroup.set_frozen(true) {
         discard_all(rt, vec![copy]).await;
         return Err(Error::Sandbox(e.into()));

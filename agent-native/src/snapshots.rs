@@ -103,7 +103,11 @@ pub async fn create(
         }
     };
     let memory_bytes = criu::image_pages_bytes(&images);
-    let fs_bytes = layers.first().map(|l| crate::envs::tree_size(l)).unwrap_or(0);
+    // A walk of the whole layer: off the async workers (a sandbox may have left millions of files).
+    let top = layers.first().cloned();
+    let fs_bytes = tokio::task::spawn_blocking(move || top.map(|l| crate::envs::tree_size(&l)).unwrap_or(0))
+        .await
+        .map_err(|e| Error::Task(e.to_string()))?;
     rt.catalog.finish_snapshot(&id, sandbox_id, &layers, memory_bytes, fs_bytes).map_err(Error::Catalog)?;
     if !leave_running {
         // CRIU killed the tree after dumping it: the sandbox is stopped at this snapshot.
@@ -182,6 +186,12 @@ pub struct Phases {
     marks: Vec<(&'static str, f64)>,
 }
 
+impl Default for Phases {
+    fn default() -> Phases {
+        Phases::new()
+    }
+}
+
 impl Phases {
     pub fn new() -> Phases {
         Phases { last: Instant::now(), marks: Vec::new() }
@@ -195,10 +205,17 @@ impl Phases {
 }
 
 /// Restores snapshot `snap_id` into a sandbox: a new one, or (for `start`) the stopped sandbox `into`.
-pub async fn restore(rt: &Arc<Runtime>, snap_id: &str, into: Option<&str>, policy: Policy) -> Result<Restored, Error> {
+/// `disk_bytes`: its own disk limit; by default the one its snapshot's sandbox had.
+pub async fn restore(
+    rt: &Arc<Runtime>,
+    snap_id: &str,
+    into: Option<&str>,
+    policy: Policy,
+    disk_bytes: Option<u64>,
+) -> Result<Restored, Error> {
     let t0 = Instant::now();
     crate::lifecycle::check(&policy)?;
-    let (parts, mut phases) = restore_parts(rt, snap_id, into, true).await?;
+    let (parts, mut phases) = restore_parts(rt, snap_id, into, true, disk_bytes).await?;
     let (id, lazy) = (parts.id.clone(), parts.lazy);
     parts.register(rt, policy).await?;
     phases.mark("register");
@@ -251,6 +268,14 @@ impl RestoredParts {
         live::register(rt, live, self.pipes, self.exit).await
     }
 
+    /// Gives it a disk limit of its own (a pooled copy taken by a branch that asked for one).
+    pub fn set_disk_limit(&mut self, rt: &Runtime, requested: u64) -> Result<(), Error> {
+        let disk = plan::disk_limit(Some(requested), &rt.store.disk_facts())?;
+        rt.store.set_disk_limit(&self.id, disk).map_err(Error::Layer)?;
+        self.spec.disk_bytes = disk;
+        Ok(())
+    }
+
     /// Ends it without it ever having been registered: processes, mount, cgroup, layer, directory.
     pub fn discard(self, rt: &Runtime) {
         let _ = self.cgroup.set_frozen(false);
@@ -263,12 +288,14 @@ impl RestoredParts {
 }
 
 /// Everything of `restore` but the registration. `allow_lazy`: large images may page in on demand (a
-/// pool's copies restore eagerly: they wait, so their pages had better be there).
+/// pool's copies restore eagerly: they wait, so their pages had better be there). `disk_bytes`: a disk
+/// limit of its own instead of the snapshot's sandbox's.
 pub async fn restore_parts(
     rt: &Arc<Runtime>,
     snap_id: &str,
     into: Option<&str>,
     allow_lazy: bool,
+    disk_bytes: Option<u64>,
 ) -> Result<(RestoredParts, Phases), Error> {
     let mut phases = Phases::new();
     let snap = rt.catalog.snapshot(snap_id).map_err(Error::Catalog)?;
@@ -281,6 +308,9 @@ pub async fn restore_parts(
     let env_root = rt.envs.built_rootfs(def)?;
     let id = into.map(String::from).unwrap_or_else(crate::ids::new_sandbox_id);
     let limits = plan::limits(&live::limits_of(&snap.spec), &rt.host)?;
+    let disk = plan::inherited_disk_limit(disk_bytes, snap.spec.disk_bytes, &rt.store.disk_facts())?;
+    let mut spec = snap.spec.clone();
+    spec.disk_bytes = disk;
 
     let dir = live::sandbox_dir(rt, &id);
     let rootfs = dir.join("rootfs");
@@ -318,7 +348,7 @@ pub async fn restore_parts(
     let made = async {
         let (layer, lowers) = {
             let (rt2, s, layers, i) = (rt.clone(), snap.id.clone(), snap.layers.clone(), id.clone());
-            tokio::task::spawn_blocking(move || rt2.store.layer_from_snapshot(&s, &layers, &i))
+            tokio::task::spawn_blocking(move || rt2.store.layer_from_snapshot(&s, &layers, &i, disk))
                 .await
                 .map_err(|e| Error::Task(e.to_string()))?
                 .map_err(Error::Layer)?
@@ -396,7 +426,7 @@ pub async fn restore_parts(
             netns: live::netns_inode(pid1).unwrap_or(0),
         },
         origin: snap.id.clone(),
-        spec: snap.spec.clone(),
+        spec,
         pipes,
         exit,
     };
@@ -437,15 +467,25 @@ pub struct Branched {
 }
 
 /// `count` sandboxes restored from one snapshot at once. If one fails, the others are destroyed: a
-/// branch operation is all or nothing.
-pub async fn branch(rt: &Arc<Runtime>, snap_id: &str, count: usize, policy: Policy) -> Result<Branched, Error> {
+/// branch operation is all or nothing. `disk_bytes`: their own disk limit instead of the one the
+/// snapshot's sandbox had.
+pub async fn branch(
+    rt: &Arc<Runtime>,
+    snap_id: &str,
+    count: usize,
+    policy: Policy,
+    disk_bytes: Option<u64>,
+) -> Result<Branched, Error> {
     let t0 = Instant::now();
     crate::lifecycle::check(&policy)?;
+    if let Some(d) = disk_bytes {
+        plan::disk_limit(Some(d), &rt.store.disk_facts())?; // refused before anything is made
+    }
     // Frozen copies from the snapshot's pool first; CRIU restores for the rest.
-    let mut results = crate::snapshot_pool::take(rt, snap_id, count, &policy).await;
+    let mut results = crate::snapshot_pool::take(rt, snap_id, count, &policy, disk_bytes).await;
     let missing = count - results.len();
     if missing > 0 {
-        results.extend(futures_join(rt, snap_id, missing, policy).await);
+        results.extend(futures_join(rt, snap_id, missing, policy, disk_bytes).await);
     }
     if let Some(pos) = results.iter().position(Result::is_err) {
         for r in results.iter().flatten() {
@@ -460,11 +500,17 @@ pub async fn branch(rt: &Arc<Runtime>, snap_id: &str, count: usize, policy: Poli
     })
 }
 
-async fn futures_join(rt: &Arc<Runtime>, snap_id: &str, count: usize, policy: Policy) -> Vec<Result<Restored, Error>> {
+async fn futures_join(
+    rt: &Arc<Runtime>,
+    snap_id: &str,
+    count: usize,
+    policy: Policy,
+    disk_bytes: Option<u64>,
+) -> Vec<Result<Restored, Error>> {
     let tasks: Vec<_> = (0..count)
         .map(|_| {
             let (rt, s, policy) = (rt.clone(), snap_id.to_string(), policy.clone());
-            tokio::spawn(async move { restore(&rt, &s, None, policy).await })
+            tokio::spawn(async move { restore(&rt, &s, None, policy, disk_bytes).await })
         })
         .collect();
     let mut out = Vec::with_capacity(count);
@@ -502,7 +548,7 @@ pub async fn start(rt: &Arc<Runtime>, id: &str) -> Result<Restored, Error> {
         state: "failed without a snapshot",
         need: "stopped",
     })?;
-    restore(rt, &snap, Some(id), Policy::default()).await
+    restore(rt, &snap, Some(id), Policy::default(), None).await
 }
 
 /// Deletes a snapshot's images and layers. Sandboxes restored from it keep running (their layers are
@@ -513,9 +559,14 @@ pub async fn delete(rt: &Arc<Runtime>, snap_id: &str) -> Result<(), Error> {
     }
     crate::snapshot_pool::forget(rt, snap_id).await;
     rt.catalog.delete_snapshot(snap_id).map_err(Error::Catalog)?;
-    rt.store.remove_snapshot(snap_id).map_err(Error::Layer)?;
-    let dir = snapshot_dir(rt, snap_id);
-    remove_tree(&dir).map_err(|e| Error::Io("remove the snapshot directory", dir, e))?;
+    let (rt2, id) = (rt.clone(), snap_id.to_string());
+    tokio::task::spawn_blocking(move || {
+        rt2.store.remove_snapshot(&id).map_err(Error::Layer)?;
+        let dir = snapshot_dir(&rt2, &id);
+        remove_tree(&dir).map_err(|e| Error::Io("remove the snapshot directory", dir, e))
+    })
+    .await
+    .map_err(|e| Error::Task(e.to_string()))??;
     rt.hub.broadcast("snapshot/changed", serde_json::json!({ "snapshotId": snap_id, "state": "deleted" })).await;
     Ok(())
 }

@@ -36,6 +36,9 @@ pub struct Limits {
     pub memory_bytes: Option<u64>,
     pub cpus: Option<f64>,
     pub pids: Option<u64>,
+    /// Bound of the sandbox's writable layer (bytes it may add over its environment): writes past it
+    /// fail inside with EDQUOT. Default 10 GiB (see plan::DiskFacts).
+    pub disk_bytes: Option<u64>,
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]

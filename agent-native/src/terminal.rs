@@ -60,16 +60,17 @@ fn winsize(fd: &impl AsRawFd, cols: u16, rows: u16) -> io::Result<()> {
 }
 
 /// A pty pair of the sandbox's devpts instance: the master for the runtime, the slave for the process.
-fn open_pty(pid1: i32) -> io::Result<(OwnedFd, OwnedFd)> {
-    let path =
-        std::ffi::CString::new(format!("/proc/{pid1}/root/dev/pts/ptmx")).map_err(|_| io::ErrorKind::InvalidInput)?;
-    // SAFETY: open(2) of a path we built; the fd is wrapped right away.
-    let m = unsafe { libc::open(path.as_ptr(), libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC) };
-    if m < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: the kernel returned a new fd that we own.
-    let master = unsafe { OwnedFd::from_raw_fd(m) };
+/// The multiplexer is opened through safe_fs: resolved inside the sandbox's root (an absolute symlink the
+/// sandbox planted cannot lead to a host path), and only if it is devpts's ptmx (never a FIFO that
+/// would block the runtime, nor another device).
+fn open_pty(pid1: i32) -> Result<(OwnedFd, OwnedFd), Error> {
+    let root = std::path::PathBuf::from(format!("/proc/{pid1}/root"));
+    let master = crate::safe_fs::open_ptmx(&root).map_err(|e| Error::Sandbox(e.into()))?;
+    open_peer(master).map_err(|e| Error::Io("open a pty in", root.join("dev/pts"), e))
+}
+
+/// Unlocks a multiplexer's new pty and opens its peer (the slave side).
+fn open_peer(master: OwnedFd) -> io::Result<(OwnedFd, OwnedFd)> {
     let unlock: libc::c_int = 0;
     // SAFETY: TIOCSPTLCK reads an int we own; TIOCGPTPEER returns a new fd for the peer.
     let s = unsafe {
@@ -102,8 +103,7 @@ pub async fn open(rt: &Arc<Runtime>, p: OpenParams) -> Result<serde_json::Value,
     process.cgroup_procs = live.cgroup.procs_files();
     process.stdin_null = false;
     process.tty = true;
-    let (master, slave) = open_pty(live.pid1)
-        .map_err(|e| Error::Io("open a pty in", format!("/proc/{}/root/dev/pts", live.pid1).into(), e))?;
+    let (master, slave) = open_pty(live.pid1)?;
     winsize(&master, p.cols, p.rows).map_err(|e| Error::Io("size the pty", "ptmx".into(), e))?;
     let spawned = rt.spawner.exec(live.pid1, &process, &[slave.as_fd(), slave.as_fd(), slave.as_fd()]).await?;
     drop(slave);
@@ -126,8 +126,8 @@ pub async fn open(rt: &Arc<Runtime>, p: OpenParams) -> Result<serde_json::Value,
         let mut buf = vec![0u8; 32 * 1024];
         loop {
             let Ok(mut guard) = master.readable().await else { break };
-            // SAFETY: read(2) into our buffer from the pty master we own.
             match guard.try_io(|inner| {
+                // SAFETY: read(2) into our buffer, at most its length, from the pty master we own.
                 let n = unsafe { libc::read(inner.get_ref().as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
                 if n < 0 {
                     Err(io::Error::last_os_error())
@@ -170,8 +170,8 @@ pub async fn input(rt: &Runtime, p: InputParams) -> Result<serde_json::Value, Er
     let mut done = 0;
     while done < data.len() {
         let mut guard = master.writable().await.map_err(|e| Error::Io("write to", "the terminal".into(), e))?;
-        // SAFETY: write(2) from our buffer to the pty master we hold.
         match guard.try_io(|inner| {
+            // SAFETY: write(2) of the rest of our buffer to the pty master we hold.
             let n =
                 unsafe { libc::write(inner.get_ref().as_raw_fd(), data[done..].as_ptr().cast(), data.len() - done) };
             if n < 0 {

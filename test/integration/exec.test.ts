@@ -37,6 +37,17 @@ describe('ephemeral execution (real runtime)', function () {
     assert.equal(host, r.sandboxId);
   });
 
+  it('refuses limits.pids above the host\'s pid_max, saying the maximum', async () => {
+    const pidMax = Number((await import('node:fs')).readFileSync('/proc/sys/kernel/pid_max', 'utf8'));
+    if (pidMax >= 4194304) return; // the protocol's own bound is the host's: nothing above it to refuse
+    await assert.rejects(run({ command: 'true', limits: { pids: pidMax + 1 } }), (e: ProtocolError) => {
+      assert.equal(e.code, ErrorCodes.InvalidParams);
+      assert.match(e.message, new RegExp(`limits\\.pids = ${pidMax + 1} is more than this host's maximum .*pid_max.*use at most ${pidMax}`));
+      return true;
+    });
+    assert.equal((await run({ command: 'echo ok', limits: { pids: pidMax } })).stdout, 'ok\n');
+  });
+
   it('places files before the command runs, relative to cwd, with their mode', async () => {
     const r = await run({
       command: 'cat data/in.txt; ls -l run.sh | cut -c1-10; ./run.sh',

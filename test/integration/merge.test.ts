@@ -72,6 +72,25 @@ describe('branch diff and merge (real sandboxes)', function () {
     assert.equal(await sh(c(), b, 'test -e /w/new-a.txt && echo present || echo absent'), 'absent\n');
   });
 
+  it('never makes setuid or setgid files, copies large files whole, and leaves FIFOs and symlinks in the source alone', async () => {
+    const { a, b, all } = await twoBranches(c());
+    made.push(...all);
+    // In the source: a setuid and a setgid file, a 6 MiB file (past the line-merge size), a FIFO, and a
+    // symlink pointing at a host path (copied as a link, never followed).
+    await sh(
+      c(),
+      b,
+      'printf "#!/bin/sh\\n" > /w/suid && chmod 4755 /w/suid && printf x > /w/sgid && chmod 2711 /w/sgid && ' +
+        'dd if=/dev/urandom of=/w/large bs=1M count=6 2>/dev/null && mkfifo /w/fifo && ln -s /etc/shadow /w/link && md5sum /w/large > /w/large.md5',
+    );
+    const merged = await c().request(BranchMerge, { from: b, into: a, strategy: 'fail' });
+    assert.deepEqual(merged.conflicts, []);
+    assert.deepEqual([...merged.setIdStripped].sort(), ['/w/sgid', '/w/suid']);
+    assert.equal(await sh(c(), a, 'stat -c "%a %n" /w/suid /w/sgid'), '755 /w/suid\n711 /w/sgid\n');
+    assert.equal(await sh(c(), a, 'md5sum /w/large'), await sh(c(), b, 'cat /w/large.md5'));
+    assert.equal(await sh(c(), a, 'readlink /w/link; test -e /w/fifo && echo fifo || echo no-fifo'), '/etc/shadow\nno-fifo\n');
+  });
+
   it('reports conflicting edits of the same lines with both sides, and applies nothing with `fail`', async () => {
     const { a, b, all } = await twoBranches(c());
     made.push(...all);

@@ -1,8 +1,12 @@
 // Interactive terminals on a pty of the sandbox: sizes, resize, Ctrl-C, exit, and cleanup with the client.
 import { strict as assert } from 'node:assert';
 import {
+  ErrorCodes,
+  ProtocolError,
   SandboxCreate,
   SandboxDestroy,
+  SandboxExec,
+  SandboxGet,
   SnapshotCreate,
   TerminalClose,
   TerminalExit,
@@ -46,6 +50,28 @@ describe('terminals (real pty in a sandbox)', function () {
     sandboxId = (await c().request(SandboxCreate, { environment: 'busybox' })).sandbox.id;
   });
   env.beforeStop(async () => sandboxId && c().request(SandboxDestroy, { sandboxId }));
+
+  it('refuses, at once, a sandbox whose pty multiplexer is not its devpts ptmx (a FIFO in a chroot)', async () => {
+    // pid 1 chroots into a tree it made, with a FIFO where /dev/pts/ptmx should be: the runtime opens
+    // the multiplexer through pid 1's root, so an open that followed it would block for good.
+    const jail =
+      'mkdir -p /jail/dev/pts /jail/bin && cp /bin/busybox /jail/bin/ && ln -s busybox /jail/bin/sh && ln -s busybox /jail/bin/sleep && ' +
+      'mkfifo /jail/dev/pts/ptmx && exec chroot /jail /bin/sh -c "while :; do sleep 3600; done"';
+    const { sandbox } = await c().request(SandboxCreate, { environment: 'busybox', command: ['/bin/sh', '-c', jail] });
+    try {
+      const deadline = Date.now() + 10_000;
+      while (!(await c().request(SandboxExec, { sandboxId: sandbox.id, command: 'readlink /proc/1/root' })).stdout.includes('/jail')) {
+        if (Date.now() > deadline) throw new Error('pid 1 never chrooted');
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      const opened = c().request(TerminalOpen, { sandboxId: sandbox.id, terminalId: 'term-jail', cols: 80, rows: 24 });
+      const late = new Promise<never>((_, reject) => setTimeout(() => reject(new Error('terminal/open blocked on the FIFO')), 10_000).unref());
+      await assert.rejects(Promise.race([opened, late]), (e: ProtocolError) => e.code === ErrorCodes.SandboxState && /is a FIFO, not its pty multiplexer/.test(e.message));
+      assert.ok((await c().request(SandboxGet, { sandboxId: sandbox.id })).sandbox.state === 'running', 'the runtime keeps answering');
+    } finally {
+      await c().request(SandboxDestroy, { sandboxId: sandbox.id });
+    }
+  });
 
   it('runs stty size with the sizes sent, follows resizes, and exits with the shell', async () => {
     const terminalId = 'term-test-1';

@@ -116,6 +116,12 @@ describe('SDK retries (fake server seam)', () => {
     assert.match(agent.seen[1].url, /^\/v1\/executions\/ex-1\?waitMs=60000$/);
   });
 
+  it('sends withDisk as limits.diskBytes next to the other limits', async () => {
+    agent = await fakeAgent([json(200, { execId: 'ex-2', state: 'running' }), json(200, { execId: 'ex-2', state: 'finished', startedAtMs: 0, endedAtMs: 1, lastSeq: 0, result: { execId: 'ex-2', exitCode: 0, stdout: '' } })]);
+    await client(agent.url).sandbox('busybox').withMemory('64M').withDisk('2G').run('true');
+    assert.deepEqual(JSON.parse(agent.seen[0].body).limits, { memoryBytes: 64 * 1024 * 1024, diskBytes: 2 * 1024 ** 3 });
+  });
+
   it('backs off exponentially with full jitter, capped', () => {
     const o = { ...DEFAULT_RETRY, baseDelayMs: 100, maxDelayMs: 1000 };
     assert.deepEqual([0, 1, 2, 3, 4].map((n) => backoffDelay(n, o, undefined, () => 1)), [100, 200, 400, 800, 1000]);

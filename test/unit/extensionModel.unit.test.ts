@@ -9,7 +9,7 @@ import { contextValueOf, itemFor, lifetimeOf, presence, walk } from '../../exten
 
 const NOW = 1_800_000_000_000;
 const policy = { ttlMs: null, idleTimeoutMs: null, onExpiry: 'snapshot-then-stop' as const, instance: false, detached: true };
-const spec = { argv: ['/bin/sh'], env: {}, cwd: null, memoryBytes: 256 << 20, cpus: null, pids: null };
+const spec = { argv: ['/bin/sh'], env: {}, cwd: null, memoryBytes: 256 << 20, cpus: null, pids: null, diskBytes: 10 * 1024 ** 3 };
 const sandbox = (id: string, state: Sandbox['state'], extra: Partial<Sandbox> = {}): Sandbox => ({
   id,
   environment: 'python:3.11',

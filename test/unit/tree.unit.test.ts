@@ -3,7 +3,7 @@ import { buildTree } from '../../agent/src/core/sandboxes';
 import { renderTree } from '../../agent/src/cli/format';
 import type { Sandbox, Snapshot } from '../../agent/src/protocol';
 
-const spec = { argv: ['sh'], env: {}, cwd: null, memoryBytes: null, cpus: null, pids: null };
+const spec = { argv: ['sh'], env: {}, cwd: null, memoryBytes: null, cpus: null, pids: null, diskBytes: null };
 const sandbox = (id: string, state: Sandbox['state'], originSnapshot: string | null = null): Sandbox => ({
   id,
   environment: 'busybox',

@@ -141,8 +141,8 @@ export function registerHandlers(server: RpcServer, agent: Agent): void {
   server.on(SandboxStart, (p, { peer }) => sandboxes.start(p.sandboxId, peer.access));
   server.on(SandboxDestroy, (p, { peer }) => sandboxes.destroy(p.sandboxId, peer.access));
   server.on(SnapshotCreate, (p, { peer }) => sandboxes.snapshot(p.sandboxId, p.leaveRunning, p.label, peer.access));
-  server.on(SnapshotRestore, (p, { peer }) => sandboxes.restore(p.snapshotId, policyFor(p, ownership.ownerOf(peer), peer.access), peer.access));
-  server.on(SnapshotBranch, (p, { peer }) => sandboxes.branch(p.snapshotId, p.count, policyFor(p, ownership.ownerOf(peer), peer.access), peer.access));
+  server.on(SnapshotRestore, (p, { peer }) => sandboxes.restore(p.snapshotId, policyFor(p, ownership.ownerOf(peer), peer.access), peer.access, p.limits));
+  server.on(SnapshotBranch, (p, { peer }) => sandboxes.branch(p.snapshotId, p.count, policyFor(p, ownership.ownerOf(peer), peer.access), peer.access, p.limits));
   server.on(SnapshotGet, (p, { peer }) => sandboxes.getSnapshot(p.snapshotId, peer.access));
   server.on(SnapshotList, (p, { peer }) => sandboxes.listSnapshots(p, peer.access));
   server.on(SnapshotDelete, (p, { peer }) => sandboxes.deleteSnapshot(p.snapshotId, peer.access));

@@ -12,8 +12,9 @@ import {
   type RpcClient,
   type Sandbox,
 } from '../protocol';
-import { parseArgs, parseDuration, parseSize, UsageError, type FlagSpec } from './args';
+import { parseArgs, parseDuration, UsageError, type FlagSpec } from './args';
 import { age } from './format';
+import { limitsFrom } from './limits';
 
 export const LIFECYCLE_USAGE = `lifecycle (on sandbox start, restore, branch and instance start):
   --ttl DUR             end it DUR after it started, busy or not
@@ -22,7 +23,7 @@ export const LIFECYCLE_USAGE = `lifecycle (on sandbox start, restore, branch and
   --attached            belong to this CLI process: destroyed a grace period after it exits (default: detached)
   forkspace policy ID [--ttl DUR|none] [--idle-timeout DUR|none] [--on-expiry ACTION] [--detach]
 instances (persistent, started again when the runtime restarts):
-  forkspace instance start [--snapshot SNAP | --env NAME] [--ttl ...] [-- CMD...]
+  forkspace instance start [--snapshot SNAP | --env NAME [--memory SIZE] [--cpus N] [--pids N] [--disk SIZE]] [--ttl ...] [-- CMD...]
   forkspace instance list | ls
   forkspace instance stop|pause|resume|rm ID`;
 
@@ -82,18 +83,18 @@ export async function instanceCommand(client: RpcClient, argv: string[]): Promis
       env: { value: true },
       memory: { value: true },
       cpus: { value: true },
+      pids: { value: true },
+      disk: { value: true },
       label: { value: true, repeat: true },
       ...LIFECYCLE_FLAGS,
     });
     const { detached: _d, ...lifecycle } = lifecycleFrom(flags);
     const labels = Object.fromEntries(((flags.label as string[] | undefined) ?? []).map((kv) => kv.split(/=(.*)/s, 2)));
-    const memory = typeof flags.memory === 'string' ? parseSize(flags.memory, '--memory') : undefined;
-    const cpus = typeof flags.cpus === 'string' ? Number(flags.cpus) : undefined;
     const { instance } = await client.request(InstanceStart, {
       snapshotId: typeof flags.snapshot === 'string' ? flags.snapshot : undefined,
       environment: typeof flags.env === 'string' ? flags.env : undefined,
       command: positionals.length ? positionals : undefined,
-      limits: memory !== undefined || cpus !== undefined ? { memoryBytes: memory, cpus } : undefined,
+      limits: limitsFrom(flags),
       labels,
       ...lifecycle,
     });

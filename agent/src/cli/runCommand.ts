@@ -13,7 +13,9 @@ options:
   --env NAME         environment (busybox, python, python:3.9, python:3.11, python:3.13); default python
   --memory SIZE      memory limit, e.g. 256M, 1G (default 512M); exceeding it OOM-kills the sandbox
   --cpus N           CPU quota in cores, e.g. 0.5
-  --pids N           process limit (default 1024)
+  --pids N           process limit (default 1024; at most the host's pid_max)
+  --disk SIZE        disk limit of the sandbox's files, e.g. 512M, 20G (default 10G); writes past it fail
+                     inside with "Disk quota exceeded"
   --timeout DUR      wall-clock limit, e.g. 10s, 500ms, 2m
   --cwd DIR          working directory inside the sandbox (default /root)
   -e, --setenv K=V   environment variable (repeatable)
@@ -33,6 +35,7 @@ export async function runCommand(client: RpcClient, argv: string[]): Promise<num
     memory: { value: true },
     cpus: { value: true },
     pids: { value: true },
+    disk: { value: true },
     timeout: { value: true },
     cwd: { value: true },
     setenv: { value: true, repeat: true, alias: 'e' },
@@ -50,6 +53,7 @@ export async function runCommand(client: RpcClient, argv: string[]): Promise<num
   if (typeof flags.memory === 'string') limits.memoryBytes = parseSize(flags.memory, '--memory');
   if (typeof flags.cpus === 'string') limits.cpus = Number(flags.cpus);
   if (typeof flags.pids === 'string') limits.pids = Number(flags.pids);
+  if (typeof flags.disk === 'string') limits.diskBytes = parseSize(flags.disk, '--disk');
   if (Object.keys(limits).length) params.limits = limits;
   if (typeof flags.timeout === 'string') params.timeoutMs = parseDuration(flags.timeout, '--timeout');
   if (typeof flags.cwd === 'string') params.cwd = flags.cwd;

@@ -26,13 +26,15 @@ import {
   TreeGet,
 } from '../protocol';
 import type { RpcClient } from '../protocol';
-import { parseArgs, parseDuration, parseSize, UsageError } from './args';
+import { parseArgs, parseDuration, UsageError } from './args';
+import { limitsFrom, restoreLimitsFrom } from './limits';
 import { renderTree, sandboxLine, snapshotLine } from './format';
 import { warn } from './ui';
 import { instanceCommand, LIFECYCLE_FLAGS, LIFECYCLE_USAGE, lifecycleFrom, policyCommand } from './lifecycleCommands';
 
 export const SANDBOX_USAGE = `sandboxes, snapshots and branches:
-  forkspace sandbox start [--env NAME] [--memory SIZE] [--cpus N] [--pids N] [-- CMD...]   create one (prints its id)
+  forkspace sandbox start [--env NAME] [--memory SIZE] [--cpus N] [--pids N] [--disk SIZE] [-- CMD...]
+                                        create one (prints its id); --disk bounds its files (default 10G)
   forkspace sandbox start ID            start a stopped sandbox again from its last snapshot
   forkspace sandbox list | ls           list sandboxes
   forkspace exec ID [-i] [--timeout DUR] -- CMD...   run a command inside a running sandbox
@@ -40,8 +42,8 @@ export const SANDBOX_USAGE = `sandboxes, snapshots and branches:
   forkspace pause|resume|stop|destroy ID
   forkspace snapshot ID [--label L] [--stop]          snapshot a running sandbox (prints the snapshot id)
   forkspace snapshots                   list snapshots;  forkspace snapshot rm SNAP to delete one
-  forkspace restore SNAP                a new sandbox from a snapshot
-  forkspace branch SNAP -n N            N sandboxes from a snapshot, at once
+  forkspace restore SNAP [--disk SIZE]  a new sandbox from a snapshot (its disk limit by default)
+  forkspace branch SNAP -n N [--disk SIZE]   N sandboxes from a snapshot, at once
   forkspace diff A B                    what A and B changed in their files since their common snapshot
   forkspace merge FROM INTO [--strategy fail|ours|theirs]   merge FROM's file changes into INTO
   forkspace tree                        the branch tree
@@ -94,6 +96,7 @@ async function sandboxCommand(client: RpcClient, argv: string[]): Promise<number
       memory: { value: true },
       cpus: { value: true },
       pids: { value: true },
+      disk: { value: true },
       label: { value: true, repeat: true },
       ...LIFECYCLE_FLAGS,
     });
@@ -115,14 +118,6 @@ async function sandboxCommand(client: RpcClient, argv: string[]): Promise<number
   }
   if (sub === 'rm') return stateCommand(client, rest, 'destroy');
   throw new UsageError(SANDBOX_USAGE);
-}
-
-function limitsFrom(flags: Record<string, unknown>) {
-  const limits: { memoryBytes?: number; cpus?: number; pids?: number } = {};
-  if (typeof flags.memory === 'string') limits.memoryBytes = parseSize(flags.memory, '--memory');
-  if (typeof flags.cpus === 'string') limits.cpus = Number(flags.cpus);
-  if (typeof flags.pids === 'string') limits.pids = Number(flags.pids);
-  return Object.keys(limits).length ? limits : undefined;
 }
 
 async function execCommand(client: RpcClient, argv: string[]): Promise<number> {
@@ -218,19 +213,19 @@ async function listSnapshots(client: RpcClient, argv: string[]): Promise<number>
 }
 
 async function restoreCommand(client: RpcClient, argv: string[]): Promise<number> {
-  const { flags, positionals } = options(argv, LIFECYCLE_FLAGS);
+  const { flags, positionals } = options(argv, { disk: { value: true }, ...LIFECYCLE_FLAGS });
   const snapshotId = one(positionals, 'snapshot id');
-  const r = await client.request(SnapshotRestore, { snapshotId, ...lifecycleFrom(flags) });
+  const r = await client.request(SnapshotRestore, { snapshotId, limits: restoreLimitsFrom(flags), ...lifecycleFrom(flags) });
   console.log(`${r.sandboxId}  (running in ${r.timeToRunningMs.toFixed(1)} ms${r.lazy ? ', pages on demand' : ''})`);
   return 0;
 }
 
 async function branchCommand(client: RpcClient, argv: string[]): Promise<number> {
-  const { flags, positionals } = options(argv, { count: { value: true, alias: 'n' }, json: {}, ...LIFECYCLE_FLAGS });
+  const { flags, positionals } = options(argv, { count: { value: true, alias: 'n' }, disk: { value: true }, json: {}, ...LIFECYCLE_FLAGS });
   const snapshotId = one(positionals, 'snapshot id');
   const count = Number(flags.count ?? 1);
   if (!Number.isInteger(count) || count < 1) throw new UsageError('-n must be a positive whole number');
-  const r = await client.request(SnapshotBranch, { snapshotId, count, ...lifecycleFrom(flags) });
+  const r = await client.request(SnapshotBranch, { snapshotId, count, limits: restoreLimitsFrom(flags), ...lifecycleFrom(flags) });
   if (flags.json) {
     console.log(JSON.stringify(r, null, 2));
     return 0;

@@ -78,7 +78,13 @@ export function cacheKey(p: ParsedExecRun, environmentDigest: string, scope: str
     env: Object.entries(p.env ?? {}).sort(([a], [b]) => a.localeCompare(b)),
     cwd: p.cwd ?? null,
     stdin: p.stdin === undefined ? null : sha(Buffer.from(p.stdin, 'utf8')),
-    limits: { memoryBytes: p.limits?.memoryBytes ?? null, cpus: p.limits?.cpus ?? null, pids: p.limits?.pids ?? null },
+    limits: {
+      memoryBytes: p.limits?.memoryBytes ?? null,
+      cpus: p.limits?.cpus ?? null,
+      pids: p.limits?.pids ?? null,
+      // Only when given, so keys of results stored before disk limits existed still match.
+      ...(p.limits?.diskBytes === undefined ? {} : { diskBytes: p.limits.diskBytes }),
+    },
     timeoutMs: p.timeoutMs ?? null,
     collect: p.collect ?? [],
     maxOutputBytes: p.maxOutputBytes ?? null,

@@ -79,7 +79,7 @@ export class ExecService {
       }).then((result) =>
         params.collect === undefined
           ? result
-          : { ...result, files: collected.map((f) => ({ path: f.path, content: f.contentBase64, size: f.size, truncated: f.truncated, found: f.found })) },
+          : { ...result, files: collected.map((f) => ({ path: f.path, content: f.contentBase64, size: f.size, truncated: f.truncated, found: f.found, ...(f.error === undefined ? {} : { error: f.error }) })) },
       );
     try {
       return await once();

@@ -2,7 +2,7 @@
 // catalog rows are mapped to the public shapes here (internal paths and pipe inodes stay inside).
 import type { z } from 'zod';
 import { ErrorCodes, ProtocolError } from '../protocol';
-import type { Sandbox, Snapshot, TreeNode } from '../protocol';
+import type { RestoreLimits, Sandbox, Snapshot, TreeNode } from '../protocol';
 import type { SandboxCreate } from '../protocol/sandboxes';
 import {
   RtBranchDiff,
@@ -253,15 +253,16 @@ export class SandboxService {
     return { snapshot: publicSnapshot(r.snapshot), timings: r.timings };
   }
 
-  /** A new sandbox from a snapshot `access` may see; `policy` carries its key (policyFor). */
-  async restore(snapshot: string, policy: RtPolicy, access: Access) {
-    const r = await this.runtime.request(RtSnapshotRestore, { snapshotId: await this.snapshotIdOf(snapshot, access), policy });
+  /** A new sandbox from a snapshot `access` may see; `policy` carries its key (policyFor); `limits`: the
+   * new sandbox's own disk limit, by default its snapshot's sandbox's. */
+  async restore(snapshot: string, policy: RtPolicy, access: Access, limits?: RestoreLimits) {
+    const r = await this.runtime.request(RtSnapshotRestore, { snapshotId: await this.snapshotIdOf(snapshot, access), policy, limits });
     this.sandboxPrincipals.learn(r.sandboxId, policy.principal);
     return r;
   }
 
-  async branch(snapshot: string, count: number, policy: RtPolicy, access: Access) {
-    const r = await this.runtime.request(RtSnapshotBranch, { snapshotId: await this.snapshotIdOf(snapshot, access), count, policy });
+  async branch(snapshot: string, count: number, policy: RtPolicy, access: Access, limits?: RestoreLimits) {
+    const r = await this.runtime.request(RtSnapshotBranch, { snapshotId: await this.snapshotIdOf(snapshot, access), count, policy, limits });
     for (const b of r.branches) this.sandboxPrincipals.learn(b.sandboxId, policy.principal);
     return r;
   }

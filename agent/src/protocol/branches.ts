@@ -33,6 +33,9 @@ export const MergeResult = z.object({
     z.object({ path: z.string(), into: Change, from: Change, reason: z.string(), detail: z.string() }),
   ),
   aborted: z.boolean(),
+  /** Files written without the setuid/setgid bit they had in `from`: a merge never makes setuid or
+   * setgid files. */
+  setIdStripped: z.array(z.string()).default([]),
 });
 
 export const BranchMerge = request(

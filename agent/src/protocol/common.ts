@@ -30,16 +30,30 @@ export const EnvVars = z.record(Text, Arg);
 export const Command = z.union([Arg.min(1), z.array(Arg).min(1)]);
 /** Labels of a sandbox: printable keys and values. */
 export const Labels = z.record(Ref, Text);
+const DiskBytes = z.number().int().min(16 * 1024 * 1024, 'at least 16 MiB').max(Number.MAX_SAFE_INTEGER);
 
 export const Limits = z.strictObject({
   /** Memory limit in bytes; exceeding it OOM-kills the sandbox. Default 512 MiB. */
   memoryBytes: z.number().int().min(8 * 1024 * 1024, 'at least 8 MiB').optional(),
   /** CPU quota in cores (0.5 = half a core). Default: no quota. */
   cpus: z.number().positive().max(1024).optional(),
-  /** Maximum number of processes and threads. Default 1024. */
+  /** Maximum number of processes and threads. Default 1024; more than the host's
+   * /proc/sys/kernel/pid_max is refused. */
   pids: z.number().int().min(1).max(4194304).optional(),
+  /** Bytes the sandbox may add to its files over its environment (its writable layer); writing past it
+   * fails inside the sandbox with EDQUOT ("Disk quota exceeded"). Default 10 GiB (a quarter of the
+   * runtime's disk pool when that is smaller). Refused where the runtime cannot enforce it (a runtime
+   * started with --fs-store copy). */
+  diskBytes: DiskBytes.optional(),
 });
 export type Limits = z.infer<typeof Limits>;
+
+/** What a sandbox made from a snapshot may set for itself; memory, CPU and pids come with its
+ * processes. Default: the limits of the snapshot's sandbox. */
+export const RestoreLimits = z.strictObject({
+  diskBytes: DiskBytes.optional(),
+});
+export type RestoreLimits = z.infer<typeof RestoreLimits>;
 
 export const Empty = z.strictObject({});
 export type Empty = z.infer<typeof Empty>;

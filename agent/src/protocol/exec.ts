@@ -90,9 +90,21 @@ export const ExecResult = z.object({
   pooled: z.boolean().optional(),
   /** mode cached: true when this is a stored result and nothing ran. */
   cached: z.boolean().optional(),
-  /** The files asked for with `collect` (content base64). */
+  /** The files asked for with `collect` (content base64), read after the command ended. Only regular
+   * files are collected: for a path that holds something else (a FIFO, socket, device, directory, or a
+   * symlink, which is not followed), `found` is false and `error` says what it is; the run's result
+   * stands. A path with nothing at it has `found: false` and no `error`. */
   files: z
-    .array(z.object({ path: z.string(), content: z.string(), size: z.number(), truncated: z.boolean(), found: z.boolean() }))
+    .array(
+      z.object({
+        path: z.string(),
+        content: z.string(),
+        size: z.number(),
+        truncated: z.boolean(),
+        found: z.boolean(),
+        error: z.string().optional(),
+      }),
+    )
     .optional(),
 });
 export type ExecResult = z.infer<typeof ExecResult>;

@@ -3,7 +3,7 @@ export { ErrorCodes, ProtocolError, errorCodeName, HTTP_STATUS, httpStatusOf } f
 export type { ErrorCode, ErrorCodeName } from './errors';
 export { request, notification, stream, HTTP_VERBS } from './messages';
 export type { Direction, HttpRoute, HttpVerb, NotificationType, ParamsOf, RequestType, ResultOf, StreamType } from './messages';
-export { Id, Limits, Empty, Expiry, Policy } from './common';
+export { Id, Limits, RestoreLimits, Empty, Expiry, Policy } from './common';
 export { PROTOCOL_VERSION, Initialize, Shutdown, Exit, CancelRequest, AgentStatus, AgentStop } from './lifecycle';
 export { EnvList, EnvBuild, EnvProgress, EnvironmentInfo } from './environments';
 export {

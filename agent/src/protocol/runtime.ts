@@ -9,7 +9,9 @@ export const RtLimits = z.strictObject({
   memoryBytes: z.number().optional(),
   cpus: z.number().optional(),
   pids: z.number().optional(),
+  diskBytes: z.number().optional(),
 });
+const RtRestoreLimits = z.strictObject({ diskBytes: z.number().optional() });
 
 export const RtRunParams = z.strictObject({
   execId: z.string(),
@@ -41,7 +43,17 @@ export const RtRunResult = z.object({
   durationMs: z.number(),
   memoryPeakBytes: z.number().nullable(),
   cpuTimeMs: z.number().nullable(),
-  files: z.array(z.object({ path: z.string(), contentBase64: z.string(), size: z.number(), truncated: z.boolean(), found: z.boolean() })),
+  files: z.array(
+    z.object({
+      path: z.string(),
+      contentBase64: z.string(),
+      size: z.number(),
+      truncated: z.boolean(),
+      found: z.boolean(),
+      /** Why it was not collected, when something other than "no such file" stopped it. */
+      error: z.string().optional(),
+    }),
+  ),
   pooled: z.boolean(),
 });
 export type RtRunResult = z.infer<typeof RtRunResult>;
@@ -95,6 +107,8 @@ export const RtSandboxRow = z.object({
     memoryBytes: z.number().nullable(),
     cpus: z.number().nullable(),
     pids: z.number().nullable(),
+    /** The disk limit the sandbox's layer got (default filled in); null where none is enforced. */
+    diskBytes: z.number().nullable().default(null),
   }),
   labels: z.record(z.string(), z.string()),
   exitCode: z.number().nullable(),
@@ -206,13 +220,13 @@ export const RtSnapshotCreate = request(
 );
 export const RtSnapshotRestore = request(
   'snapshot/restore',
-  z.strictObject({ snapshotId: z.string(), policy: RtPolicy.optional() }),
+  z.strictObject({ snapshotId: z.string(), policy: RtPolicy.optional(), limits: RtRestoreLimits.optional() }),
   RtRestored,
   'Restore into a new sandbox.',
 );
 export const RtSnapshotBranch = request(
   'snapshot/branch',
-  z.strictObject({ snapshotId: z.string(), count: z.number(), policy: RtPolicy.optional() }),
+  z.strictObject({ snapshotId: z.string(), count: z.number(), policy: RtPolicy.optional(), limits: RtRestoreLimits.optional() }),
   z.object({ snapshotId: z.string(), branches: z.array(RtRestored), totalMs: z.number() }),
   'N restores at once.',
 );

@@ -22,6 +22,9 @@ export const Sandbox = z.object({
     memoryBytes: z.number().nullable(),
     cpus: z.number().nullable(),
     pids: z.number().nullable(),
+    /** The disk limit of its writable layer, the default filled in (what `limits.diskBytes` asked for,
+     * or its snapshot's sandbox's); null where the runtime enforces none (--fs-store copy). */
+    diskBytes: z.number().nullable(),
   }),
   labels: z.record(z.string(), z.string()),
   exitCode: z.number().nullable(),

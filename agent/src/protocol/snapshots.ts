@@ -1,7 +1,7 @@
 // Snapshots (CRIU process tree + filesystem layer, taken while the sandbox keeps running), restores,
 // branches (N running copies), stop/start.
 import { z } from 'zod';
-import { Lifecycle, Ref, Text } from './common';
+import { Lifecycle, Ref, RestoreLimits, Text } from './common';
 import { notification, request } from './messages';
 import { Sandbox } from './sandboxes';
 
@@ -57,7 +57,7 @@ export const Restored = z.object({
 
 export const SnapshotRestore = request(
   'snapshot/restore',
-  z.strictObject({ snapshotId: Ref, ...Lifecycle }),
+  z.strictObject({ snapshotId: Ref, limits: RestoreLimits.optional(), ...Lifecycle }),
   Restored,
   'Restores a snapshot into a new running sandbox.',
   { http: 'POST /v1/snapshots/{snapshotId}/restore' },
@@ -65,7 +65,7 @@ export const SnapshotRestore = request(
 
 export const SnapshotBranch = request(
   'snapshot/branch',
-  z.strictObject({ snapshotId: Ref, count: z.number().int().min(1).max(64), ...Lifecycle }),
+  z.strictObject({ snapshotId: Ref, count: z.number().int().min(1).max(64), limits: RestoreLimits.optional(), ...Lifecycle }),
   z.object({ snapshotId: z.string(), branches: z.array(Restored), totalMs: z.number() }),
   'Restores a snapshot into N independent running sandboxes at once (all or nothing).',
   { http: 'POST /v1/snapshots/{snapshotId}/branch' },

@@ -8,6 +8,7 @@ export type Limits = {
   memoryBytes?: number;
   cpus?: number;
   pids?: number;
+  diskBytes?: number;
 };
 
 export type FileInput = {
@@ -167,6 +168,9 @@ export type SnapshotCreateParams = {
 
 export type SnapshotRestoreParams = {
   snapshotId: string;
+  limits?: {
+    diskBytes?: number;
+  };
   ttlMs?: number;
   idleTimeoutMs?: number;
   onExpiry?: "stop" | "pause" | "snapshot-then-stop" | "destroy";
@@ -176,6 +180,9 @@ export type SnapshotRestoreParams = {
 export type SnapshotBranchParams = {
   snapshotId: string;
   count: number;
+  limits?: {
+    diskBytes?: number;
+  };
   ttlMs?: number;
   idleTimeoutMs?: number;
   onExpiry?: "stop" | "pause" | "snapshot-then-stop" | "destroy";
@@ -335,6 +342,7 @@ export type Sandbox = {
     memoryBytes: number | null;
     cpus: number | null;
     pids: number | null;
+    diskBytes: number | null;
   };
   labels: Record<string, string>;
   exitCode: number | null;
@@ -402,6 +410,7 @@ export type ExecResult = {
     size: number;
     truncated: boolean;
     found: boolean;
+    error?: string;
   }[];
 };
 
@@ -448,6 +457,7 @@ export type MergeResult = {
     detail: string;
   }[];
   aborted: boolean;
+  setIdStripped: string[];
 };
 
 export type EnvironmentInfo = {

@@ -13,7 +13,7 @@ import { parseDuration } from './units';
 
 export type ClientOptions = ConnectionOptions;
 
-export interface SandboxCreateOptions extends Pick<RunOptions, 'environment' | 'memory' | 'cpus' | 'pids' | 'env' | 'cwd' | 'files'> {
+export interface SandboxCreateOptions extends Pick<RunOptions, 'environment' | 'memory' | 'cpus' | 'pids' | 'disk' | 'env' | 'cwd' | 'files'> {
   /** pid 1: a command line or argv; default an idle shell (run commands with sandbox.exec). */
   command?: string | string[];
   labels?: Record<string, string>;

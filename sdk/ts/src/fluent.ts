@@ -30,6 +30,11 @@ export class SandboxBuilder {
     return this.with({ pids });
   }
 
+  /** Disk limit of the sandbox's files: '512M', '20G', or bytes (default 10G). */
+  withDisk(disk: string | number): SandboxBuilder {
+    return this.with({ disk });
+  }
+
   /** Milliseconds, or '30s'. */
   withTimeout(timeout: number | string): SandboxBuilder {
     return this.with({ timeout });

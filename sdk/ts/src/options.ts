@@ -20,6 +20,9 @@ export interface RunOptions extends OutputCallbacks {
   memory?: string | number;
   cpus?: number;
   pids?: number;
+  /** Disk limit of the sandbox's files (what it may add over its environment): '512M', '20G', or bytes.
+   * Default 10G; writes past it fail inside with EDQUOT. */
+  disk?: string | number;
   /** Wall-clock limit: ms or '30s'; the result says timedOut. */
   timeout?: number | string;
   env?: Record<string, string>;
@@ -35,11 +38,12 @@ export interface RunOptions extends OutputCallbacks {
   signal?: AbortSignal;
 }
 
-export function limitsOf(o: Pick<RunOptions, 'memory' | 'cpus' | 'pids'>): Limits | undefined {
+export function limitsOf(o: Pick<RunOptions, 'memory' | 'cpus' | 'pids' | 'disk'>): Limits | undefined {
   const l: Limits = {};
   if (o.memory !== undefined) l.memoryBytes = parseSize(o.memory);
   if (o.cpus !== undefined) l.cpus = o.cpus;
   if (o.pids !== undefined) l.pids = o.pids;
+  if (o.disk !== undefined) l.diskBytes = parseSize(o.disk);
   return Object.keys(l).length ? l : undefined;
 }
 

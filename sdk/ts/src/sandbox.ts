@@ -23,10 +23,10 @@ import { Files } from './files';
 import type { HttpTransport } from './http';
 import { execParams, type RunOptions } from './options';
 import { Terminal } from './terminal';
-import { parseDuration } from './units';
+import { parseDuration, parseSize } from './units';
 
 export type SandboxRef = string | { id: string };
-export type ExecOptions = Omit<RunOptions, 'environment' | 'mode' | 'checkpointId' | 'sandboxId' | 'cache' | 'memory' | 'cpus' | 'pids' | 'collect'>;
+export type ExecOptions = Omit<RunOptions, 'environment' | 'mode' | 'checkpointId' | 'sandboxId' | 'cache' | 'memory' | 'cpus' | 'pids' | 'disk' | 'collect'>;
 
 export function idOf(ref: SandboxRef): string {
   return typeof ref === 'string' ? ref : ref.id;
@@ -154,14 +154,17 @@ export class Snapshot {
   }
 
   /** A new running sandbox from it (processes continue where they were). */
-  async restore(options: { ttlMs?: number; idleTimeoutMs?: number; detached?: boolean } = {}): Promise<Sandbox> {
-    const r = await this.transport.call('snapshot/restore', { snapshotId: this.id, ...options });
+  /** `disk`: the new sandbox's own disk limit ('20G' or bytes); by default the snapshot's sandbox's. */
+  async restore(options: { ttlMs?: number; idleTimeoutMs?: number; detached?: boolean; disk?: string | number } = {}): Promise<Sandbox> {
+    const { disk, ...rest } = options;
+    const r = await this.transport.call('snapshot/restore', { snapshotId: this.id, ...rest, ...restoreLimits(disk) });
     return new Sandbox(this.transport, r.sandboxId);
   }
 
   /** N running copies at once (all or nothing). */
-  async branch(count: number, options: { ttlMs?: number; idleTimeoutMs?: number } = {}): Promise<Sandbox[]> {
-    const r = await this.transport.call('snapshot/branch', { snapshotId: this.id, count, ...options });
+  async branch(count: number, options: { ttlMs?: number; idleTimeoutMs?: number; disk?: string | number } = {}): Promise<Sandbox[]> {
+    const { disk, ...rest } = options;
+    const r = await this.transport.call('snapshot/branch', { snapshotId: this.id, count, ...rest, ...restoreLimits(disk) });
     return r.branches.map((b) => new Sandbox(this.transport, b.sandboxId));
   }
 
@@ -186,6 +189,10 @@ export class Snapshot {
 }
 
 export type BranchRunOptions = Pick<ExecBranchParams, 'env' | 'cwd' | 'timeoutMs' | 'maxOutputBytes' | 'keep'>;
+
+function restoreLimits(disk: string | number | undefined): { limits?: { diskBytes: number } } {
+  return disk === undefined ? {} : { limits: { diskBytes: parseSize(disk) } };
+}
 
 function branchOptions(o: BranchRunOptions): BranchRunOptions {
   return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as BranchRunOptions;

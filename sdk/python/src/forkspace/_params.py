@@ -61,15 +61,25 @@ def file_inputs(files: Files | None) -> list[dict[str, Any]] | None:
 
 @dataclass(frozen=True, slots=True)
 class Limits:
-    """Resource limits: ``memory`` in bytes (or '512M'), ``cpus`` in cores, ``pids`` processes."""
+    """Resource limits: ``memory`` in bytes (or '512M'), ``cpus`` in cores, ``pids`` processes, ``disk``
+    in bytes (or '20G'): what the sandbox may add to its files."""
 
     memory_bytes: int | None = None
     cpus: float | None = None
     pids: int | None = None
+    disk_bytes: int | None = None
 
     @classmethod
-    def of(cls, memory: int | str | None = None, cpus: float | None = None, pids: int | None = None) -> Limits:
-        return cls(None if memory is None else parse_size(memory), cpus, pids)
+    def of(
+        cls,
+        memory: int | str | None = None,
+        cpus: float | None = None,
+        pids: int | None = None,
+        disk: int | str | None = None,
+    ) -> Limits:
+        return cls(
+            None if memory is None else parse_size(memory), cpus, pids, None if disk is None else parse_size(disk)
+        )
 
     def merged(self, other: Limits) -> Limits:
         return replace(
@@ -77,10 +87,12 @@ class Limits:
             memory_bytes=other.memory_bytes if other.memory_bytes is not None else self.memory_bytes,
             cpus=other.cpus if other.cpus is not None else self.cpus,
             pids=other.pids if other.pids is not None else self.pids,
+            disk_bytes=other.disk_bytes if other.disk_bytes is not None else self.disk_bytes,
         )
 
     def wire(self) -> dict[str, Any] | None:
-        w = {k: v for k, v in (("memoryBytes", self.memory_bytes), ("cpus", self.cpus), ("pids", self.pids)) if v is not None}
+        pairs = (("memoryBytes", self.memory_bytes), ("cpus", self.cpus), ("pids", self.pids), ("diskBytes", self.disk_bytes))
+        w = {k: v for k, v in pairs if v is not None}
         return w or None
 
 

@@ -47,6 +47,11 @@ class SandboxBuilder:
     def with_pids(self, pids: int) -> SandboxBuilder:
         return replace(self, limits=self.limits.merged(Limits(pids=pids)), _entered=[])
 
+    def with_disk(self, disk: int | str) -> SandboxBuilder:
+        """Disk limit of the sandbox's files (what it may add over its environment): bytes, or '512M',
+        '20G' (binary units). Default 10G; writes past it fail inside with EDQUOT."""
+        return replace(self, limits=self.limits.merged(Limits.of(disk=disk)), _entered=[])
+
     def with_timeout(self, timeout_ms: int) -> SandboxBuilder:
         """Wall-clock limit of each command, in milliseconds."""
         if timeout_ms <= 0:
@@ -90,7 +95,7 @@ class SandboxBuilder:
         """Runs once in a fresh sandbox with this configuration, destroyed afterwards (ephemeral mode)."""
         return await self._client.execute(
             command, code=code, environment=self.environment, memory=self.limits.memory_bytes, cpus=self.limits.cpus,
-            pids=self.limits.pids, timeout_ms=self.timeout_ms, env=self.env or None, cwd=self.cwd, files=self.files or None,
+            pids=self.limits.pids, disk=self.limits.disk_bytes, timeout_ms=self.timeout_ms, env=self.env or None, cwd=self.cwd, files=self.files or None,
             stdin=stdin, collect=collect, on_stdout=on_stdout, on_stderr=on_stderr,
         )
 
@@ -98,7 +103,7 @@ class SandboxBuilder:
         """Like :meth:`run`, but a stored result for the same inputs returns without running."""
         return await self._client.execute_cached(
             command, self.environment, code=code, refresh=refresh, memory=self.limits.memory_bytes, cpus=self.limits.cpus,
-            pids=self.limits.pids, timeout_ms=self.timeout_ms, env=self.env or None, cwd=self.cwd,
+            pids=self.limits.pids, disk=self.limits.disk_bytes, timeout_ms=self.timeout_ms, env=self.env or None, cwd=self.cwd,
             files=self.files or None, stdin=stdin,
         )
 
@@ -106,7 +111,7 @@ class SandboxBuilder:
         """Starts from ``checkpoint`` (or fresh), runs, and snapshots the result (``result.checkpoint_id``)."""
         return await self._client.execute_checkpointed(
             command, self.environment, checkpoint, code=code, memory=self.limits.memory_bytes, cpus=self.limits.cpus,
-            pids=self.limits.pids, timeout_ms=self.timeout_ms, env=self.env or None, cwd=self.cwd, files=self.files or None,
+            pids=self.limits.pids, disk=self.limits.disk_bytes, timeout_ms=self.timeout_ms, env=self.env or None, cwd=self.cwd, files=self.files or None,
         )
 
     async def start(self, command: Command | None = None) -> Sandbox:
@@ -114,7 +119,7 @@ class SandboxBuilder:
         an idle shell, so commands run with ``exec``)."""
         return await self._client.create_sandbox(
             self.environment, command=command, memory=self.limits.memory_bytes, cpus=self.limits.cpus,
-            pids=self.limits.pids, env=self.env or None, cwd=self.cwd, files=self.files or None,
+            pids=self.limits.pids, disk=self.limits.disk_bytes, env=self.env or None, cwd=self.cwd, files=self.files or None,
             labels=self.labels or None, ttl_ms=self.ttl_ms, idle_timeout_ms=self.idle_timeout_ms,
             on_expiry=self.on_expiry, default_timeout_ms=self.timeout_ms,
         )

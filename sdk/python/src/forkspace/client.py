@@ -113,6 +113,7 @@ class FaaSPlatformClient:
         memory: int | str | None = None,
         cpus: float | None = None,
         pids: int | None = None,
+        disk: int | str | None = None,
         timeout_ms: int | None = None,
         env: Mapping[str, str] | None = None,
         cwd: str | None = None,
@@ -135,7 +136,7 @@ class FaaSPlatformClient:
             raise ValueError("the branched mode runs in N branches: use execute_branched(), map() or race()")
         if m is ExecutionMode.PERSISTENT and sandbox_id is None:
             raise ValueError("mode 'persistent' runs in an existing sandbox: pass sandbox_id= (or use sandbox.exec())")
-        limits = Limits.of(memory, cpus, pids)
+        limits = Limits.of(memory, cpus, pids, disk)
         params = run_params(
             command, code, mode=m.value, environment=environment, limits=limits if limits.wire() else None,
             timeout_ms=timeout_ms, env=env, cwd=cwd, files=files, stdin=stdin, max_output_bytes=max_output_bytes,
@@ -155,6 +156,7 @@ class FaaSPlatformClient:
         memory: int | str | None = None,
         cpus: float | None = None,
         pids: int | None = None,
+        disk: int | str | None = None,
         timeout_ms: int | None = None,
         env: Mapping[str, str] | None = None,
         cwd: str | None = None,
@@ -167,7 +169,7 @@ class FaaSPlatformClient:
         """A fresh sandbox, destroyed after the run: nothing of it remains."""
         return await self.execute(
             command, code=code, mode=ExecutionMode.EPHEMERAL, environment=environment, memory=memory, cpus=cpus,
-            pids=pids, timeout_ms=timeout_ms, env=env, cwd=cwd, files=files, stdin=stdin, collect=collect,
+            pids=pids, disk=disk, timeout_ms=timeout_ms, env=env, cwd=cwd, files=files, stdin=stdin, collect=collect,
             on_stdout=on_stdout, on_stderr=on_stderr,
         )
 
@@ -181,6 +183,7 @@ class FaaSPlatformClient:
         memory: int | str | None = None,
         cpus: float | None = None,
         pids: int | None = None,
+        disk: int | str | None = None,
         timeout_ms: int | None = None,
         env: Mapping[str, str] | None = None,
         cwd: str | None = None,
@@ -192,7 +195,7 @@ class FaaSPlatformClient:
         running (``result.cached``); ``refresh=True`` runs and stores again."""
         return await self.execute(
             command, code=code, mode=ExecutionMode.CACHED, cache="refresh" if refresh else None,
-            environment=environment, memory=memory, cpus=cpus, pids=pids, timeout_ms=timeout_ms, env=env, cwd=cwd,
+            environment=environment, memory=memory, cpus=cpus, pids=pids, disk=disk, timeout_ms=timeout_ms, env=env, cwd=cwd,
             files=files, stdin=stdin, collect=collect,
         )
 
@@ -206,6 +209,7 @@ class FaaSPlatformClient:
         memory: int | str | None = None,
         cpus: float | None = None,
         pids: int | None = None,
+        disk: int | str | None = None,
         timeout_ms: int | None = None,
         env: Mapping[str, str] | None = None,
         cwd: str | None = None,
@@ -220,7 +224,7 @@ class FaaSPlatformClient:
         can start. With a checkpoint, the environment is the snapshot's."""
         return await self.execute(
             command, code=code, mode=ExecutionMode.CHECKPOINTED, environment=environment if checkpoint is None else None,
-            checkpoint=checkpoint, memory=memory, cpus=cpus, pids=pids, timeout_ms=timeout_ms, env=env, cwd=cwd,
+            checkpoint=checkpoint, memory=memory, cpus=cpus, pids=pids, disk=disk, timeout_ms=timeout_ms, env=env, cwd=cwd,
             files=files, stdin=stdin, collect=collect, on_stdout=on_stdout, on_stderr=on_stderr,
         )
 
@@ -283,6 +287,7 @@ class FaaSPlatformClient:
         memory: int | str | None = None,
         cpus: float | None = None,
         pids: int | None = None,
+        disk: int | str | None = None,
         timeout_ms: int | None = None,
         env: Mapping[str, str] | None = None,
         cwd: str | None = None,
@@ -293,7 +298,7 @@ class FaaSPlatformClient:
     ) -> ExecutionHandle:
         """Starts a run and returns at once: ``async for chunk in handle`` streams its output,
         ``await handle.result()`` waits for the end, ``await handle.cancel()`` stops it."""
-        limits = Limits.of(memory, cpus, pids)
+        limits = Limits.of(memory, cpus, pids, disk)
         params = run_params(
             command, code, mode=ExecutionMode(mode).value, environment=environment, limits=limits if limits.wire() else None,
             timeout_ms=timeout_ms, env=env, cwd=cwd, files=files, stdin=stdin, exec_id=exec_id, checkpoint=checkpoint,
@@ -413,6 +418,7 @@ class FaaSPlatformClient:
         memory: int | str | None = None,
         cpus: float | None = None,
         pids: int | None = None,
+        disk: int | str | None = None,
         env: Mapping[str, str] | None = None,
         cwd: str | None = None,
         files: Files | None = None,
@@ -424,7 +430,7 @@ class FaaSPlatformClient:
     ) -> Sandbox:
         """A persistent sandbox; ``async with await client.create_sandbox(...) as sbx:`` destroys it after."""
         return await self.sandboxes.create(
-            environment, command=command, memory=memory, cpus=cpus, pids=pids, env=env, cwd=cwd, files=files,
+            environment, command=command, memory=memory, cpus=cpus, pids=pids, disk=disk, env=env, cwd=cwd, files=files,
             labels=labels, ttl_ms=ttl_ms, idle_timeout_ms=idle_timeout_ms, on_expiry=on_expiry,
             default_timeout_ms=default_timeout_ms,
         )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 import enum
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 from .errors import MergeConflict
@@ -35,6 +35,9 @@ class CollectedFile:
     size: int
     truncated: bool
     found: bool
+    #: Why it was not collected when something other than "no such file" stopped it (a FIFO, socket,
+    #: device, directory or symlink: only regular files are collected).
+    error: str | None = None
 
     def data(self) -> bytes:
         return base64.b64decode(self.content)
@@ -80,6 +83,8 @@ class SandboxSpec:
     memory_bytes: int | None
     cpus: float | None
     pids: int | None
+    #: The disk limit of its writable layer (the default filled in); None where none is enforced.
+    disk_bytes: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -205,6 +210,8 @@ class MergeResult:
     applied: list[str]
     conflicts: list[MergeConflict]
     aborted: bool
+    #: Files written without the setuid/setgid bit they had in the source (a merge never makes them).
+    set_id_stripped: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)

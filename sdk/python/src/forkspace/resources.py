@@ -10,7 +10,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from ._params import Command, Files, Limits, drop_none, file_inputs
+from ._params import Command, Files, Limits, drop_none, file_inputs, parse_size
 from ._wire import from_wire
 from .errors import SandboxNotFoundError, SnapshotNotFoundError
 from .execution import ExecutionHandle
@@ -31,6 +31,10 @@ if TYPE_CHECKING:
     from .client import FaaSPlatformClient
 
 
+def _restore_limits(disk: int | str | None) -> dict[str, Any]:
+    return {} if disk is None else {"limits": {"diskBytes": parse_size(disk)}}
+
+
 def _lifecycle(ttl_ms: int | None, idle_timeout_ms: int | None, on_expiry: Expiry | None, detached: bool | None = None) -> dict[str, Any]:
     return drop_none({"ttlMs": ttl_ms, "idleTimeoutMs": idle_timeout_ms, "onExpiry": on_expiry, "detached": detached})
 
@@ -47,6 +51,7 @@ class Sandboxes:
         memory: int | str | None = None,
         cpus: float | None = None,
         pids: int | None = None,
+        disk: int | str | None = None,
         env: Mapping[str, str] | None = None,
         cwd: str | None = None,
         files: Files | None = None,
@@ -65,7 +70,7 @@ class Sandboxes:
                 "command": command if command is None or isinstance(command, str) else list(command),
                 "env": dict(env) if env else None,
                 "cwd": cwd,
-                "limits": Limits.of(memory, cpus, pids).wire(),
+                "limits": Limits.of(memory, cpus, pids, disk).wire(),
                 "files": file_inputs(files),
                 "labels": dict(labels) if labels else None,
             }
@@ -129,19 +134,26 @@ class Snapshots:
 
     async def restore(
         self, snapshot: str, *, ttl_ms: int | None = None, idle_timeout_ms: int | None = None,
-        on_expiry: Expiry | None = None, detached: bool | None = None,
+        on_expiry: Expiry | None = None, detached: bool | None = None, disk: int | str | None = None,
     ) -> Sandbox:
-        """A new running sandbox whose processes continue from the snapshot."""
-        params = {"snapshotId": snapshot, **_lifecycle(ttl_ms, idle_timeout_ms, on_expiry, detached)}
+        """A new running sandbox whose processes continue from the snapshot. ``disk``: its own disk limit
+        (bytes or '20G'); by default the snapshot's sandbox's."""
+        params = {"snapshotId": snapshot, **_lifecycle(ttl_ms, idle_timeout_ms, on_expiry, detached), **_restore_limits(disk)}
         w = await self._client._core.call("snapshot/restore", params)
         return Sandbox(self._client, str(w["sandboxId"]))
 
     async def branch(
         self, snapshot: str, count: int, *, ttl_ms: int | None = None, idle_timeout_ms: int | None = None,
-        on_expiry: Expiry | None = None, detached: bool | None = None,
+        on_expiry: Expiry | None = None, detached: bool | None = None, disk: int | str | None = None,
     ) -> builtins.list[Sandbox]:
-        """``count`` independent running copies of the snapshot at once (all or nothing)."""
-        params = {"snapshotId": snapshot, "count": count, **_lifecycle(ttl_ms, idle_timeout_ms, on_expiry, detached)}
+        """``count`` independent running copies of the snapshot at once (all or nothing). ``disk``: their
+        own disk limit; by default the snapshot's sandbox's."""
+        params = {
+            "snapshotId": snapshot,
+            "count": count,
+            **_lifecycle(ttl_ms, idle_timeout_ms, on_expiry, detached),
+            **_restore_limits(disk),
+        }
         w = await self._client._core.call("snapshot/branch", params)
         return [Sandbox(self._client, str(b["sandboxId"])) for b in w["branches"]]
 
@@ -166,6 +178,7 @@ class Instances:
         memory: int | str | None = None,
         cpus: float | None = None,
         pids: int | None = None,
+        disk: int | str | None = None,
         env: Mapping[str, str] | None = None,
         cwd: str | None = None,
         labels: Mapping[str, str] | None = None,
@@ -179,7 +192,7 @@ class Instances:
                 "snapshotId": snapshot,
                 "environment": environment,
                 "command": command if command is None or isinstance(command, str) else list(command),
-                "limits": Limits.of(memory, cpus, pids).wire(),
+                "limits": Limits.of(memory, cpus, pids, disk).wire(),
                 "env": dict(env) if env else None,
                 "cwd": cwd,
                 "labels": dict(labels) if labels else None,

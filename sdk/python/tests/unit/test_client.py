@@ -67,6 +67,14 @@ async def test_fluent_chain() -> None:
     }
 
 
+async def test_with_disk_sends_the_disk_limit_next_to_the_others() -> None:
+    client, t = client_with({"exec/run": exec_result(), "sandbox/create": {"sandbox": {"id": "sbx-9"}}})
+    await client.sandbox("python").with_memory("256M").with_disk("2G").run("true")
+    assert t.calls[0].params["limits"] == {"memoryBytes": 256 << 20, "diskBytes": 2 << 30}
+    base = client.sandbox("python").with_disk(64 << 20)
+    assert base.limits.disk_bytes == 64 << 20 and base.with_cpus(1).limits.disk_bytes == 64 << 20
+
+
 async def test_builders_are_immutable() -> None:
     client, _ = client_with({})
     base = client.sandbox("python").with_memory("256M")
