@@ -105,11 +105,15 @@ export const succeeded = (v: Sc): boolean => v.ret >= 0;
 /** Asserts that none of the named syscall verdicts succeeded; the message lists the ones that did. */
 export function assertAllFailed(verdicts: Record<string, Sc>, what: string): void {
   const worked = Object.entries(verdicts).filter(([, v]) => succeeded(v));
-  assert.deepEqual(
-    worked.map(([k]) => k),
-    [],
+  assert.ok(
+    worked.length === 0,
     `${what}: these calls succeeded from inside a sandbox: ${worked.map(([k, v]) => `${k} -> ${v.ret}`).join(', ')} (all: ${JSON.stringify(verdicts)})`,
   );
+}
+
+/** Fails with `message` and the list when `list` is not empty (without a diff of the whole list). */
+export function assertNone(list: unknown[], message: string): void {
+  assert.ok(list.length === 0, `${message}: ${JSON.stringify(list).slice(0, 1500)}`);
 }
 
 /** Capability bits the sandbox must never hold. */
@@ -301,14 +305,14 @@ export function asNobody(argv: string[], timeoutMs = 30_000): { code: number | n
  * from the host as an unprivileged user open the stack directory the same way for their duration.
  */
 export function exposeStackDirLikeVarLib(stack: () => Stack): void {
-  let before: number | undefined;
+  let previous: number | undefined;
   // Mocha runs `before` hooks in the order they were added: call this after useStack().
   before(() => {
-    before = fs.statSync(stack().dir).mode & 0o7777;
+    previous = fs.statSync(stack().dir).mode & 0o7777;
     fs.chmodSync(stack().dir, 0o755);
   });
   after(() => {
-    if (before !== undefined) fs.chmodSync(stack().dir, before);
+    if (previous !== undefined) fs.chmodSync(stack().dir, previous);
   });
 }
 

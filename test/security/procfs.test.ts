@@ -3,7 +3,7 @@
 // settings cannot be written, and no process's root or cwd leads to the host.
 import { strict as assert } from 'node:assert';
 import { useStack } from '../integration/stack';
-import { HostMarkers, probe, Sandboxes, succeeded, type Sc } from './battery';
+import { assertNone, HostMarkers, probe, Sandboxes, succeeded, type Sc } from './battery';
 
 interface FileVerdict {
   readable: boolean;
@@ -111,7 +111,7 @@ res['writable'] = writable
 `,
       { sandboxId: box },
     );
-    assert.deepEqual(r.writable, [], `a sandbox can open host kernel settings for writing: ${JSON.stringify(r)}`);
+    assertNone(r.writable, `a sandbox can open host kernel settings for writing (${JSON.stringify(r)})`);
   });
 
   it('cannot write /proc/sysrq-trigger', async () => {
@@ -148,7 +148,7 @@ res['found'] = found
         { sandboxId: box },
       );
       markers.assertNotIn(JSON.stringify(r), 'reading host paths through /proc/<pid>/root and cwd');
-      assert.deepEqual(r.found, [], `host files seen through /proc links (${names.join(', ')}): ${JSON.stringify(r.found).slice(0, 500)}`);
+      assertNone(r.found, `host files seen through /proc links (${names.join(', ')})`);
     } finally {
       markers.remove();
     }
