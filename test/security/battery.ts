@@ -226,7 +226,7 @@ export async function until<T>(check: () => T | undefined | Promise<T | undefine
  * writing, without blocking. An `open` blocked in the runtime then returns, so a failing test cannot leave
  * the runtime wedged for the rest of the suite.
  */
-export async function releaseFifos(dataDir: string, done: Promise<unknown>, maxMs = 30_000): Promise<void> {
+export async function releaseFifos(dataDir: string, done: Promise<unknown>, maxMs = 30_000, nameIncludes = 'battery'): Promise<void> {
   let finished = false;
   void done.then(
     () => (finished = true),
@@ -234,7 +234,7 @@ export async function releaseFifos(dataDir: string, done: Promise<unknown>, maxM
   );
   const deadline = Date.now() + maxMs;
   while (!finished && Date.now() < deadline) {
-    for (const fifo of findFifos(dataDir)) {
+    for (const fifo of findFifos(dataDir).filter((f) => path.basename(f).includes(nameIncludes))) {
       for (const flags of [fs.constants.O_WRONLY | fs.constants.O_NONBLOCK, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK]) {
         try {
           fs.closeSync(fs.openSync(fifo, flags));
@@ -247,7 +247,7 @@ export async function releaseFifos(dataDir: string, done: Promise<unknown>, maxM
   }
 }
 
-function findFifos(dataDir: string): string[] {
+export function findFifos(dataDir: string): string[] {
   const out: string[] = [];
   const visit = (dir: string, depth: number) => {
     if (depth > 6) return;
