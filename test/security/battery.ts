@@ -312,7 +312,8 @@ export function exposeStackDirLikeVarLib(stack: () => Stack): void {
     fs.chmodSync(stack().dir, 0o755);
   });
   after(() => {
-    if (previous !== undefined) fs.chmodSync(stack().dir, previous);
+    // useStack's own `after` may already have removed the directory.
+    if (previous !== undefined && fs.existsSync(stack().dir)) fs.chmodSync(stack().dir, previous);
   });
 }
 
