@@ -52,7 +52,7 @@ for f in ${JSON.stringify(MASKED.map(([f]) => f))}:
         try:
             data = os.read(fd, 65536)
             text = data[:120].decode('latin1')
-            sample = text if text.isprintable() or '\n' in text else data[:48].hex()
+            sample = text if text.isprintable() or '\\n' in text else data[:48].hex()
             res[f] = {'readable': len(data) > 0, 'bytes': len(data), 'sample': sample}
         except OSError as e:
             res[f] = {'readable': False, 'bytes': 0, 'sample': '', 'error': errno.errorcode.get(e.errno)}

@@ -9,6 +9,8 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import {
   BranchDiff,
+  ErrorCodes,
+  ProtocolError,
   BranchMerge,
   ExecRun,
   FilesList,
@@ -163,22 +165,31 @@ describe('security: a sandbox cannot freeze or crash the runtime (real runtime)'
   });
 
   describe('last: attempts that could take the runtime down', () => {
-    it('a directory tree 30000 levels deep does not crash the runtime when removed with files/remove', async () => {
+    it('a directory tree 15000 levels deep does not crash the runtime when removed with files/remove', async () => {
       const id = await boxes.create({ environment: 'python' });
-      const r = await c().request(SandboxExec, { sandboxId: id, code: 'import os\nos.makedirs("/tmp/deep", exist_ok=True)\nos.chdir("/tmp/deep")\nfor i in range(30000):\n    os.mkdir("d"); os.chdir("d")\nprint("built")' });
+      const r = await c().request(SandboxExec, { sandboxId: id, code: 'import os\nos.makedirs("/tmp/deep", exist_ok=True)\nos.chdir("/tmp/deep")\nfor i in range(15000):\n    os.mkdir("d"); os.chdir("d")\nprint("built")' });
       assert.equal(r.stdout.trim(), 'built', r.stderr);
       const pid = env.stack().runtimePid();
       const removal = await within(c().request(FilesRemove, { sandboxId: id, path: '/tmp/deep', recursive: true }), 60_000);
-      const alive = fs.existsSync(`/proc/${pid}`) && !fs.readFileSync(`/proc/${pid}/stat`, 'utf8').includes(') Z ');
+      // A runtime that dies closes the connection first; its process may take a moment to be gone.
+      const closed = removal.settled && removal.error instanceof ProtocolError && removal.error.code === ErrorCodes.ConnectionClosed;
+      const gone = (): boolean => {
+        try {
+          return fs.readFileSync(`/proc/${pid}/stat`, 'utf8').includes(') Z ');
+        } catch {
+          return true;
+        }
+      };
+      if (closed) await until(() => (gone() ? true : undefined), 20_000, 'the dead runtime to be gone').catch(() => undefined);
       const log = readTail(path.join(env.stack().config.logDir, 'forkspace-rt.log'));
-      assert.ok(alive, `the runtime died while removing a deep directory a sandbox made (every sandbox died with it): ${log}`);
+      const outcome = removal.settled ? (removal.error ? `error: ${String(removal.error)}` : 'removed') : 'no answer';
+      assert.ok(!closed && !gone(), `the runtime died while removing a deep directory a sandbox made (every sandbox died with it; files/remove: ${outcome}): ${log}`);
       assert.ok(removal.settled, 'files/remove of a deep directory did not answer in 60 s');
       const list = await within(c().request(SandboxList, {}), PROMPT_MS);
       assert.ok(list.settled && !list.error, 'the API stopped answering after files/remove of a deep directory');
       await boxes.destroy(id);
     });
   });
-
 });
 
 function readTail(file: string): string {
