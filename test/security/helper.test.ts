@@ -4,7 +4,7 @@
 // it must never open the host binary through /proc/<pid>/exe (the CVE-2019-5736 pattern), read the
 // runtime's memory through /proc/<pid>/mem, or ptrace the helper.
 import { strict as assert } from 'node:assert';
-import { FilesRead, FilesWrite, SandboxExec, type ExecResult } from '../../agent/src/protocol';
+import { ExecRun, FilesRead, FilesWrite, SandboxExec, type ExecResult } from '../../agent/src/protocol';
 import { useStack } from '../integration/stack';
 import { assertNone, parseVerdict, PY_PRELUDE, Sandboxes, until, within } from './battery';
 
@@ -98,6 +98,44 @@ res['hits'] = hits
 res['seen'] = len(seen)
 `;
 
+/** Waits for the helper of the next sandbox/exec, stops it with ptrace and keeps it stopped until told. */
+const HOLDER = String.raw`
+STOP, READY, HELD = '/tmp/battery-hold-stop', '/tmp/battery-hold-ready', '/tmp/battery-held'
+def maxpid(): return max(int(p) for p in os.listdir('/proc') if p.isdigit())
+nxt = maxpid() + 1
+open(READY, 'w').close()
+held = None
+deadline = time.time() + 60
+spins = 0
+while time.time() < deadline and held is None:
+    spins += 1
+    if spins % 500 == 0 and os.path.exists(STOP): break
+    p = '/proc/%d/' % nxt
+    try:
+        with open(p + 'comm') as f: comm = f.read().strip()
+    except OSError:
+        if spins % 200 == 0 and maxpid() > nxt: nxt += 1
+        continue
+    if comm != 'forkspace-spawn':
+        nxt += 1; continue
+    if sc('ptrace', 0x4206, nxt, 0, 0)['ret'] == 0:
+        sc('ptrace', 0x4207, nxt, 0, 0)
+        try: w = os.waitpid(nxt, 0x40000000)
+        except ChildProcessError: w = (0, 0)
+        try: exe = os.readlink(p + 'exe')
+        except OSError: exe = ''
+        if w[0] and os.WIFSTOPPED(w[1]) and exe and not os.path.exists(exe):
+            # Stopped while still the runtime's binary, before its execve.
+            held = {'pid': nxt, 'exe': exe}
+            open(HELD, 'w').write(json.dumps(held))
+        elif w[0] and os.WIFSTOPPED(w[1]):
+            sc('ptrace', 17, nxt, 0, 0)
+while held and time.time() < deadline and not os.path.exists(STOP):
+    time.sleep(0.02)
+if held: sc('ptrace', 17, held['pid'], 0, 0)
+res['held'] = held
+`;
+
 interface ScanResult {
   hits: { exe: { pid: number; target: string }[]; exe_write: number[]; mem: { pid: number; mapping: string; otherSandboxIdInMemory: boolean }[]; ptrace: { pid: number; exe: string }[] };
   seen: number;
@@ -143,6 +181,39 @@ describe('security: the runtime\'s pre-exec helper (real runtime)', function () 
   it('never reads the runtime\'s memory through /proc/<pid>/mem', () => {
     const other = scan.hits.mem.some((m) => m.otherSandboxIdInMemory);
     assertNone(scan.hits.mem, `a sandbox read the runtime's memory through /proc/<pid>/mem of its helper${other ? ', and found another sandbox\'s id in it' : ''}`);
+  });
+
+  it('cannot stall other sandboxes by holding the runtime\'s helper stopped', async () => {
+    const box = await boxes.create({ environment: 'python' });
+    const holder = c().request(SandboxExec, { sandboxId: box, code: `${PY_PRELUDE}\n${HOLDER}\ndone()\n`, timeoutMs: 90_000 });
+    const pending: Promise<unknown>[] = [holder];
+    try {
+      await until(() => c().request(FilesRead, { id: box, path: '/tmp/battery-hold-ready' }).then(() => true, () => undefined), 30_000, 'the holder');
+      // Execs in the attacker's sandbox until the holder has caught one's helper (on main: the first few).
+      let held = false;
+      for (let i = 0; i < 10 && !held; i++) {
+        let settled = false;
+        const exec = c()
+          .request(SandboxExec, { sandboxId: box, command: 'true' })
+          .catch(() => undefined)
+          .finally(() => (settled = true));
+        pending.push(exec);
+        held = await until(async () => {
+          if (await c().request(FilesRead, { id: box, path: '/tmp/battery-held' }).then(() => true, () => false)) return true;
+          return settled ? false : undefined;
+        }, 15_000, 'the exec to end or its helper to be held');
+      }
+      // Another tenant runs something meanwhile.
+      const other = await within(c().request(ExecRun, { environment: 'busybox', command: 'echo other-tenant' }), 10_000);
+      assert.ok(
+        other.settled,
+        `while a sandbox held the runtime's pre-exec helper stopped under ptrace${held ? '' : ' (not caught this time)'}, another sandbox's exec/run did not answer for 10 s: the runtime's spawner is stalled`,
+      );
+    } finally {
+      await c().request(FilesWrite, { sandboxId: box, path: '/tmp/battery-hold-stop', content: '' }).catch(() => undefined);
+      await within(Promise.allSettled(pending), 60_000);
+      await boxes.destroy(box);
+    }
   });
 
   it('never attaches to the runtime\'s helper with ptrace', () => {

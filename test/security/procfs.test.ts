@@ -114,6 +114,36 @@ res['writable'] = writable
     assertNone(r.writable, `a sandbox can open host kernel settings for writing (${JSON.stringify(r)})`);
   });
 
+  it('cannot write anything under /sys: uevent_helper, kernel and power knobs, cgroup files', async () => {
+    const r = await probe(
+      c(),
+      `
+writable = []
+for top in ('/sys/kernel', '/sys/power', '/sys/fs', '/sys/module', '/sys/class', '/sys/devices/system'):
+    for dirpath, dirnames, filenames in os.walk(top):
+        for n in filenames:
+            p = os.path.join(dirpath, n)
+            try:
+                os.close(os.open(p, os.O_WRONLY | os.O_NONBLOCK)); writable.append(p)
+            except OSError: pass
+        if len(writable) > 20: break
+for p in ('/sys/kernel/uevent_helper', '/sys/power/state', '/sys/kernel/mm/transparent_hugepage/enabled'):
+    try:
+        os.close(os.open(p, os.O_WRONLY)); writable.append(p)
+    except OSError: pass
+res['writable'] = sorted(set(writable))
+`,
+      { sandboxId: box },
+    );
+    assertNone(r.writable, 'files under /sys can be opened for writing inside a sandbox');
+  });
+
+  it('/proc/self/cgroup names no host cgroup (a cgroup namespace)', async () => {
+    const r = await probe(c(), `res['cgroup'] = open('/proc/self/cgroup').read()`, { sandboxId: box });
+    const leaked = (r.cgroup as string).split('\n').filter((l) => l.includes(env.stack().cgroupParent) || l.includes(box));
+    assertNone(leaked, 'the sandbox sees its host cgroup paths (the host\'s cgroup layout and its own id)');
+  });
+
   it('cannot write /proc/sysrq-trigger', async () => {
     // Opening for writing is the whole attack; nothing is ever written.
     const r = await probe(c(), `res['open'] = oserr(lambda: os.close(os.open('/proc/sysrq-trigger', os.O_WRONLY)))`, { sandboxId: box });
