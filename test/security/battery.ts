@@ -361,6 +361,8 @@ if op == 'add':
     out = {}
     for name, ring in (('session', -5), ('user', -4)):
         out[name] = sc(NR[0], b'user', desc + b'-' + name.encode(), payload, len(payload), ring)
+        # Expires by itself should the test's own removal fail.
+        if out[name] > 0: sc(NR[1], 15, out[name], 600)
     print(json.dumps(out))
 elif op == 'inspect':
     buf = ctypes.create_string_buffer(512); out = {}

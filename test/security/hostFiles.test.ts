@@ -105,12 +105,17 @@ describe('security: host files and the data dir, attacked by an unprivileged hos
   it('files in exec specs refuse setuid and setgid bits (exec/run, sandbox/create, sandbox/exec)', async () => {
     const file = { path: '/tmp/battery-suid', content: 'x', mode: 0o4755 };
     await expectInvalidParams(c().request(ExecRun, { environment: 'busybox', command: 'true', files: [file] }), 'exec/run with a 04755 file');
-    await expectInvalidParams(
-      c()
-        .request(SandboxCreate, { environment: 'busybox', files: [{ ...file, mode: 0o2755 }] })
-        .then((r) => (boxes.adopt(r.sandbox.id), r)),
-      'sandbox/create with a 02755 file',
-    );
+    let made = '';
+    try {
+      await expectInvalidParams(
+        c()
+          .request(SandboxCreate, { environment: 'busybox', files: [{ ...file, mode: 0o2755 }] })
+          .then((r) => ((made = boxes.adopt(r.sandbox.id)), r)),
+        'sandbox/create with a 02755 file',
+      );
+    } finally {
+      if (made) await boxes.destroy(made);
+    }
     await expectInvalidParams(c().request(SandboxExec, { sandboxId: box, command: 'true', files: [{ ...file, mode: 0o6755 }] }), 'sandbox/exec with a 06755 file');
     const left = await c().request(FilesRead, { id: box, path: file.path }).then(() => true, () => false);
     assert.equal(left, false, 'sandbox/exec was refused but still wrote its file');
