@@ -32,6 +32,12 @@ res['written'] = written
 res['errno'] = err
 `;
 
+/** Bytes of one struct file as the kernel allocates it: the filp slab's object size (192 on 6.x x86_64). */
+function filpSize(): number {
+  const line = fs.readFileSync('/proc/slabinfo', 'utf8').split('\n').find((l) => l.startsWith('filp '));
+  return Number(line?.trim().split(/\s+/)[3] ?? 256) || 256;
+}
+
 describe('security: resource limits (real runtime)', function () {
   this.timeout(180_000);
   const env = useStack();
@@ -96,48 +102,78 @@ os.unlink('/root/big')
     );
   });
 
-  it('cannot hold 128Ki open files at once by spreading them over many processes', async () => {
-    // RLIMIT_NOFILE bounds one process; the attack forks until the sandbox as a whole holds TARGET files.
-    const TARGET = 128 * 1024;
+  it('cannot exhaust the host\'s open files: what a sandbox holds is paid by its memory limit, and file-max is above what memory can hold', async () => {
+    // RLIMIT_NOFILE bounds one process only: the attack forks until the sandbox as a whole can open no more.
+    const memory = 64 * MiB;
+    // The least an open file costs: its struct file (charged to the memory cgroup) and an fd slot.
+    const perFile = filpSize() + 8;
+    const bound = Math.floor(memory / perFile);
     const r = await probe(
       c(),
       `
-import resource
+import resource, select
 soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-counts_r, counts_w = os.pipe()
+prog_r, prog_w = os.pipe()
 hold_r, hold_w = os.pipe()
-kids, total = [], 0
-while total < ${TARGET} and len(kids) < 512:
-    want = min(hard, ${TARGET} - total)
+kids, counts = [], {}
+def drain(timeout):
+    while select.select([prog_r], [], [], timeout)[0]:
+        data = os.read(prog_r, 4096)
+        for i in range(0, len(data) - len(data) % 8, 8):
+            pid, n = struct.unpack('ii', data[i:i + 8])
+            counts[pid] = n
+        timeout = 0
+while sum(counts.values()) < ${Math.ceil(bound * 1.2)} and len(kids) < 900:
     try:
         pid = os.fork()
     except OSError:
         break
     if pid == 0:
+        try:
+            with open('/proc/self/oom_score_adj', 'w') as f: f.write('1000')
+        except OSError: pass
         try: resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
         except (OSError, ValueError): pass
-        n = 0
+        me, n = os.getpid(), 0
         try:
-            while n < want:
+            while n < hard:
                 os.open('/dev/null', os.O_RDONLY); n += 1
+                if n % 512 == 0: os.write(prog_w, struct.pack('ii', me, n))
         except OSError:
             pass
-        os.write(counts_w, struct.pack('i', n))
+        os.write(prog_w, struct.pack('ii', me, n)); os.write(prog_w, struct.pack('ii', -me, 0))
         os.read(hold_r, 1)
         os._exit(0)
     kids.append(pid)
-    got = struct.unpack('i', os.read(counts_r, 4))[0]
-    total += got
-    if got == 0: break
-os.write(hold_w, b'x' * len(kids))
-for k in kids: os.waitpid(k, 0)
-res['total'] = total
-res['processes'] = len(kids)
+    # Until this child is done (or was killed for memory, which closes its files), tally its progress.
+    died = False
+    while -pid not in counts:
+        drain(0.05)
+        if os.waitpid(pid, os.WNOHANG)[0]:
+            died = True; break
+    drain(0)
+    if died:
+        counts.pop(pid, None); kids.pop(); break
+    if counts.get(pid, 0) < 16: break
+# Only files still held count: a child the kernel killed has none.
+alive = [k for k in kids if os.waitpid(k, os.WNOHANG)[0] == 0]
+res['total'] = sum(counts.get(k, 0) for k in alive)
+res['processes'] = len(alive)
 res['rlimit'] = [soft, hard]
+os.write(hold_w, b'x' * len(kids))
+for k in alive:
+    try: os.waitpid(k, 0)
+    except ChildProcessError: pass
 `,
-      { run: { timeoutMs: 120_000 }, timeoutMs: 120_000 },
+      { run: { limits: { memoryBytes: memory }, timeoutMs: 120_000 }, timeoutMs: 120_000 },
     );
-    assert.ok(r.total < TARGET, `a sandbox held ${r.total} open files at once across ${r.processes} processes (RLIMIT_NOFILE ${r.rlimit.join('/')} per process)`);
+    assert.ok(r.total <= bound, `a sandbox limited to ${memory / MiB} MiB held ${r.total} open files across ${r.processes} processes (RLIMIT_NOFILE ${r.rlimit.join('/')}): its open files are not paid by its memory`);
+    const fileMax = Number(fs.readFileSync('/proc/sys/fs/file-max', 'utf8'));
+    const memTotal = Number(/MemTotal:\s+(\d+) kB/.exec(fs.readFileSync('/proc/meminfo', 'utf8'))![1]) * 1024;
+    assert.ok(
+      fileMax >= memTotal / perFile,
+      `the host's file-max (${fileMax}) is below what its memory holds in open files (${Math.floor(memTotal / perFile)} of ${perFile} bytes each): sandboxes together exhaust the open files of every host process before they run out of memory`,
+    );
   });
 
   it('the pids limit holds against a fork bomb', async () => {
