@@ -2,7 +2,8 @@
 // namespace, which becomes the command with execve. Until then it is the host's forkspace-rt binary with
 // the runtime's memory. A scanner inside the sandbox watches every new pid while the test runs many execs:
 // it must never open the host binary through /proc/<pid>/exe (the CVE-2019-5736 pattern), read the
-// runtime's memory through /proc/<pid>/mem, or ptrace the helper.
+// runtime's memory through /proc/<pid>/mem, or ptrace the helper; and holding a helper stopped must not
+// stall the runtime's single spawner, which makes every other sandbox's processes too.
 import { strict as assert } from 'node:assert';
 import { ExecRun, FilesRead, FilesWrite, SandboxExec, type ExecResult } from '../../agent/src/protocol';
 import { useStack } from '../integration/stack';
@@ -183,6 +184,10 @@ describe('security: the runtime\'s pre-exec helper (real runtime)', function () 
     assertNone(scan.hits.mem, `a sandbox read the runtime's memory through /proc/<pid>/mem of its helper${other ? ', and found another sandbox\'s id in it' : ''}`);
   });
 
+  it('never attaches to the runtime\'s helper with ptrace', () => {
+    assertNone(scan.hits.ptrace, `a sandbox ptrace-attached the runtime's helper while it still ran the host binary`);
+  });
+
   it('cannot stall other sandboxes by holding the runtime\'s helper stopped', async () => {
     const box = await boxes.create({ environment: 'python' });
     const holder = c().request(SandboxExec, { sandboxId: box, code: `${PY_PRELUDE}\n${HOLDER}\ndone()\n`, timeoutMs: 90_000 });
@@ -214,9 +219,5 @@ describe('security: the runtime\'s pre-exec helper (real runtime)', function () 
       await within(Promise.allSettled(pending), 60_000);
       await boxes.destroy(box);
     }
-  });
-
-  it('never attaches to the runtime\'s helper with ptrace', () => {
-    assertNone(scan.hits.ptrace, `a sandbox ptrace-attached the runtime's helper while it still ran the host binary`);
   });
 });
