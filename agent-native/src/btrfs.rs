@@ -174,7 +174,12 @@ impl Pool {
             path: parent.join(name),
             errno,
         })?;
-        Ok(parent.join(name))
+        // The subvolume's root holds a sandbox's layer (upper/ keeps the sandbox's own modes): root's
+        // alone, as every directory of the runtime's; snapshots of it copy the mode.
+        let path = parent.join(name);
+        fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o700))
+            .map_err(|source| BtrfsError::Image { path: path.clone(), source })?;
+        Ok(path)
     }
 
     /// Snapshots subvolume `src` (a path in the pool) as `dir/name`, read-only or writable.

@@ -146,7 +146,7 @@ impl Store {
             Store::Btrfs(pool) => Self::limited_subvolume(pool, "sandboxes", id, disk)?,
             Store::Copy { root } => {
                 let d = Self::copy_sandbox_dir(root, id);
-                fs::create_dir_all(&d).map_err(io_err("create", &d))?;
+                crate::data_dir::create_private_dir(&d).map_err(io_err("create", &d))?;
                 d
             }
         };
@@ -177,7 +177,7 @@ impl Store {
             }
             Store::Copy { root } => {
                 let dir = Self::copy_snapshot_dir(root, snap);
-                fs::create_dir_all(&dir).map_err(io_err("create", &dir))?;
+                crate::data_dir::create_private_dir(&dir).map_err(io_err("create", &dir))?;
                 let fs_dir = dir.join("fs");
                 cp_a(&self.layer_of(id).upper, &fs_dir)?;
                 let mut layers = vec![fs_dir];

@@ -285,7 +285,8 @@ pub async fn create(rt: &Arc<Runtime>, p: CreateParams) -> Result<Arc<LiveSandbo
     };
     let mut undo = Undo::new(rt, &id);
     undo.layer = true;
-    std::fs::create_dir_all(&rootfs).map_err(|e| Error::Io("create the sandbox directory", rootfs.clone(), e))?;
+    crate::data_dir::create_private_dir(&rootfs)
+        .map_err(|e| Error::Io("create the sandbox directory", rootfs.clone(), e))?;
     let overlay_dirs =
         overlay::OverlayDirs { upper: layer.upper.clone(), work: layer.work.clone(), rootfs: rootfs.clone() };
     overlay::mount_overlay(&[env_root.as_path()], &overlay_dirs).map_err(|e| Error::Sandbox(e.into()))?;

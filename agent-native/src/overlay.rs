@@ -35,11 +35,13 @@ impl OverlayDirs {
         OverlayDirs { upper: dir.join("upper"), work: dir.join("work"), rootfs: dir.join("rootfs") }
     }
 
+    /// The sandbox's directory and the work dir and mount point are root's alone (0700); the upper keeps
+    /// the usual 0755, since it is the sandbox's `/`.
     pub fn create(&self) -> Result<()> {
-        for d in [&self.upper, &self.work, &self.rootfs] {
-            fs::create_dir_all(d).map_err(|source| OverlayError::CreateDir { path: d.clone(), source })?;
+        for d in [&self.work, &self.rootfs] {
+            crate::data_dir::create_private_dir(d).map_err(|source| OverlayError::CreateDir { path: d.clone(), source })?;
         }
-        Ok(())
+        fs::create_dir_all(&self.upper).map_err(|source| OverlayError::CreateDir { path: self.upper.clone(), source })
     }
 }
 

@@ -26,11 +26,12 @@ pub const KSM: [(&str, &str); 3] = [
 pub const FILE_MAX: &str = "/proc/sys/fs/file-max";
 
 /// The host-wide open-file limit, raised so that memory, not this counter, bounds open files: the
-/// kernel charges each open file (~256 bytes) to the opener's memory cgroup, so a sandbox holds at most
-/// what its memory limit pays for, while the default file-max (10% of RAM in 1 KiB units) is small
-/// enough for one sandbox to exhaust for every unprivileged process on the host. None: leave it.
+/// kernel charges each open file (a `filp` of 192-256 bytes, plus its fd slot) to the opener's memory
+/// cgroup, so a sandbox holds at most what its memory limit pays for, while the default file-max (10% of
+/// RAM in 1 KiB units) is small enough for one sandbox to exhaust for every unprivileged process on the
+/// host. 128 bytes per file is below any kernel's real cost, so memory runs out first. None: leave it.
 pub fn file_max_for(memory_bytes: u64, current: u64) -> Option<u64> {
-    let target = memory_bytes / 256;
+    let target = memory_bytes / 128;
     (target > current).then_some(target)
 }
 
@@ -68,6 +69,12 @@ impl Drop for Tuning {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn file_max_is_only_ever_raised_to_memory_over_128() {
+        assert_eq!(file_max_for(24 << 30, 2_466_093), Some(201_326_592));
+        assert_eq!(file_max_for(24 << 30, 1 << 62), None);
+    }
 
     #[test]
     fn settings_are_restored_on_drop() {
