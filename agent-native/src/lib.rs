@@ -2,6 +2,7 @@
 //! `rootfs`, `cgroup`, `caps`), the sandbox recipe (`sandbox`, `sandbox_init`) and the process that
 //! clones sandboxes (`spawner`), environments (`envs`), and the JSON-RPC service (`rpc`, `service`).
 
+pub mod bpf;
 pub mod btrfs;
 pub mod caps;
 pub mod catalog;

@@ -1,25 +1,20 @@
 //! The sandbox's seccomp profile, in the spirit of Docker's default: an allowlist of the system calls
-//! ordinary programs make, everything else refused. Two filters are stacked on every sandbox process
-//! just before it execs the user's command:
-//!   1. the allowlist: a listed call is allowed, anything else fails with ENOSYS (what a kernel without
-//!      the call would say, so libc falls back: glibc retries `clone3` as `clone`);
-//!   2. the denials, which answer EPERM for what is refused on purpose: kernel keyrings, bpf, perf,
-//!      userfaultfd, kexec, modules, the mount API, namespaces (`unshare`, `setns`, namespace flags of
-//!      `clone`), io_uring, AF_VSOCK and AF_PACKET sockets, TIOCSTI, odd personalities, clock setting...
-//! The kernel runs both and returns the stricter answer (EPERM from the newer filter wins between two
-//! errnos), so the second only changes which errno a refused call sees.
+//! ordinary programs make, everything else refused. One filter, installed by every sandbox process just
+//! before it execs the user's command:
+//!   - a listed call is allowed;
+//!   - a call refused on purpose answers EPERM: kernel keyrings, bpf, perf, userfaultfd, kexec, modules,
+//!     the mount API, namespaces (`unshare`, `setns`, namespace flags of `clone`), io_uring, AF_VSOCK
+//!     and AF_PACKET sockets, TIOCSTI, odd personalities, clock setting...;
+//!   - anything else answers ENOSYS (what a kernel without the call would say, so libc falls back:
+//!     glibc retries `clone3` as `clone`), and a call through another ABI (i386, x32) kills the process.
 //!
-//! Both are compiled once, in the runtime before the spawner is forked, and installed by each sandbox
-//! process in `sandbox_init`. Restored processes get theirs back from CRIU, which dumps and restores
-//! seccomp filters.
+//! It is compiled once (bpf.rs), in the runtime before the spawner is forked. Restored processes get
+//! theirs back from CRIU, which dumps and restores seccomp filters.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::OnceLock;
 
-use seccompiler::{
-    BpfProgram, SeccompAction, SeccompCmpArgLen as Len, SeccompCmpOp as Op, SeccompCondition as Cond, SeccompFilter,
-    SeccompRule,
-};
+use crate::bpf::{self, ArgTest, Rule, Syscall, Verdict};
 
 /// Kernel features a host operator may give back to sandboxes (`forkspace-rt serve --seccomp-allow`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -61,57 +56,72 @@ pub enum SeccompError {
     Compile(String),
 }
 
-static PROGRAMS: OnceLock<Vec<BpfProgram>> = OnceLock::new();
+static PROGRAM: OnceLock<Vec<libc::sock_filter>> = OnceLock::new();
 
 /// Compiles the profile for `allowed` features. Call once, before the spawner is forked.
 pub fn prepare(allowed: &BTreeSet<Feature>) -> Result<(), SeccompError> {
-    let programs = compile(allowed)?;
-    let _ = PROGRAMS.set(programs);
+    let program = compile(allowed)?;
+    let _ = PROGRAM.set(program);
     Ok(())
 }
 
-/// In a sandbox process, last step before exec: no_new_privs, then both filters. Errors are errnos.
+/// In a sandbox process, last step before exec: no_new_privs, then the filter. Errors are errnos.
 pub fn install_in_child() -> Result<(), nix::errno::Errno> {
     // SAFETY: prctl(PR_SET_NO_NEW_PRIVS) sets a flag of this process and touches no memory of ours.
     if unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) } != 0 {
         return Err(nix::errno::Errno::last());
     }
-    let Some(programs) = PROGRAMS.get() else { return Err(nix::errno::Errno::ENOSYS) };
-    for program in programs {
-        seccompiler::apply_filter(program).map_err(|e| match e {
-            seccompiler::Error::Seccomp(io) | seccompiler::Error::Prctl(io) => {
-                nix::errno::Errno::from_raw(io.raw_os_error().unwrap_or(libc::EINVAL))
-            }
-            _ => nix::errno::Errno::EINVAL,
-        })?;
-    }
-    Ok(())
+    let Some(program) = PROGRAM.get() else { return Err(nix::errno::Errno::ENOSYS) };
+    bpf::install(program)
 }
 
-/// The two programs, allowlist first.
-pub fn compile(allowed: &BTreeSet<Feature>) -> Result<Vec<BpfProgram>, SeccompError> {
-    let arch = target_arch()?;
-    let compile = |filter: Result<SeccompFilter, seccompiler::BackendError>| -> Result<BpfProgram, SeccompError> {
-        filter.and_then(|f| f.try_into()).map_err(|e| SeccompError::Compile(e.to_string()))
-    };
-    let mut allow: BTreeMap<i64, Vec<SeccompRule>> = table::ALLOWED.iter().map(|nr| (*nr, vec![])).collect();
-    if allowed.contains(&Feature::IoUring) {
-        for nr in table::IO_URING {
-            allow.insert(nr, vec![]);
-        }
-    }
-    let allowlist = compile(SeccompFilter::new(allow, SeccompAction::Errno(libc::ENOSYS as u32), SeccompAction::Allow, arch))?;
-    let denials =
-        compile(SeccompFilter::new(denials(allowed)?, SeccompAction::Allow, SeccompAction::Errno(libc::EPERM as u32), arch))?;
-    Ok(vec![allowlist, denials])
+pub fn compile(allowed: &BTreeSet<Feature>) -> Result<Vec<libc::sock_filter>, SeccompError> {
+    bpf::compile(&policy(allowed)?).map_err(|e| SeccompError::Compile(e.to_string()))
 }
 
-fn target_arch() -> Result<seccompiler::TargetArch, SeccompError> {
-    if cfg!(target_arch = "x86_64") {
-        Ok(seccompiler::TargetArch::x86_64)
-    } else {
-        Err(SeccompError::Arch { arch: std::env::consts::ARCH })
+const AUDIT_ARCH_X86_64: u32 = 0xc000_003e;
+const EPERM: Verdict = Verdict::Errno(libc::EPERM as u32);
+
+/// The profile as a policy: which call gets which answer.
+pub fn policy(allowed: &BTreeSet<Feature>) -> Result<bpf::Policy, SeccompError> {
+    if !cfg!(target_arch = "x86_64") {
+        return Err(SeccompError::Arch { arch: std::env::consts::ARCH });
     }
+    let number = |nr: i64| nr as u32;
+    let mut syscalls: BTreeMap<u32, Syscall> =
+        table::ALLOWED.iter().map(|nr| (number(*nr), Syscall::always(Verdict::Allow))).collect();
+    for nr in table::DENIED {
+        syscalls.insert(number(*nr), Syscall::always(EPERM));
+    }
+    let io_uring = if allowed.contains(&Feature::IoUring) { Verdict::Allow } else { EPERM };
+    for nr in table::IO_URING {
+        syscalls.insert(number(nr), Syscall::always(io_uring));
+    }
+    let refuse = |arg: u8, test: ArgTest| Rule { arg, test, verdict: EPERM };
+    let clone = NAMESPACE_FLAGS.iter().fold(0u32, |mask, f| mask | *f as u32);
+    syscalls.insert(
+        number(libc::SYS_clone),
+        Syscall { rules: vec![refuse(0, ArgTest::AnyBitOf(clone))], otherwise: Verdict::Allow },
+    );
+    let mut socket = Vec::new();
+    if !allowed.contains(&Feature::Vsock) {
+        socket.push(refuse(0, ArgTest::Equals(libc::AF_VSOCK as u32)));
+    }
+    if !allowed.contains(&Feature::Packet) {
+        socket.push(refuse(0, ArgTest::Equals(libc::AF_PACKET as u32)));
+    }
+    syscalls.insert(number(libc::SYS_socket), Syscall { rules: socket, otherwise: Verdict::Allow });
+    // TIOCSTI pushes input into a terminal's queue as if typed.
+    syscalls.insert(
+        number(libc::SYS_ioctl),
+        Syscall { rules: vec![refuse(1, ArgTest::Equals(libc::TIOCSTI as u32))], otherwise: Verdict::Allow },
+    );
+    let personalities = PERSONALITIES
+        .iter()
+        .map(|p| Rule { arg: 0, test: ArgTest::Equals(*p as u32), verdict: Verdict::Allow })
+        .collect();
+    syscalls.insert(number(libc::SYS_personality), Syscall { rules: personalities, otherwise: EPERM });
+    Ok(bpf::Policy { arch: AUDIT_ARCH_X86_64, syscalls, default: Verdict::Errno(libc::ENOSYS as u32) })
 }
 
 /// Namespace flags `clone` must not carry: a new namespace is a way around every other layer.
@@ -128,39 +138,6 @@ const NAMESPACE_FLAGS: [u64; 8] = [
 
 /// Personalities programs legitimately ask for (Docker's list): Linux, query, UNAME26, 32-bit.
 const PERSONALITIES: [u64; 5] = [0x0, 0x8, 0x20000, 0x20008, 0xffff_ffff];
-
-fn denials(allowed: &BTreeSet<Feature>) -> Result<BTreeMap<i64, Vec<SeccompRule>>, SeccompError> {
-    let rule = |conds: Vec<Cond>| SeccompRule::new(conds).map_err(|e| SeccompError::Compile(e.to_string()));
-    let cond = |arg: u8, len: Len, op: Op, value: u64| {
-        Cond::new(arg, len, op, value).map_err(|e| SeccompError::Compile(e.to_string()))
-    };
-    let mut map: BTreeMap<i64, Vec<SeccompRule>> = table::DENIED.iter().map(|nr| (*nr, vec![])).collect();
-    if !allowed.contains(&Feature::IoUring) {
-        for nr in table::IO_URING {
-            map.insert(nr, vec![]);
-        }
-    }
-    let mut clone = Vec::new();
-    for flag in NAMESPACE_FLAGS {
-        clone.push(rule(vec![cond(0, Len::Qword, Op::MaskedEq(flag), flag)?])?);
-    }
-    map.insert(libc::SYS_clone, clone);
-    let mut socket = Vec::new();
-    if !allowed.contains(&Feature::Vsock) {
-        socket.push(rule(vec![cond(0, Len::Dword, Op::Eq, libc::AF_VSOCK as u64)?])?);
-    }
-    if !allowed.contains(&Feature::Packet) {
-        socket.push(rule(vec![cond(0, Len::Dword, Op::Eq, libc::AF_PACKET as u64)?])?);
-    }
-    if !socket.is_empty() {
-        map.insert(libc::SYS_socket, socket);
-    }
-    // TIOCSTI pushes input into a terminal's queue as if typed.
-    map.insert(libc::SYS_ioctl, vec![rule(vec![cond(1, Len::Dword, Op::Eq, libc::TIOCSTI)?])?]);
-    let odd: Vec<Cond> = PERSONALITIES.iter().map(|p| cond(0, Len::Dword, Op::Ne, *p)).collect::<Result<_, _>>()?;
-    map.insert(libc::SYS_personality, vec![rule(odd)?]);
-    Ok(map)
-}
 
 /// The syscall numbers, by name, for x86_64.
 #[cfg(target_arch = "x86_64")]
@@ -183,7 +160,7 @@ mod table {
     pub const IO_URING: [i64; 3] = [SYS_io_uring_setup, SYS_io_uring_enter, SYS_io_uring_register];
 
     /// What ordinary programs (shells, interpreters, compilers, servers, package managers) call.
-    /// `clone`, `socket`, `ioctl` and `personality` are here and narrowed by the denials.
+    /// `clone`, `socket`, `ioctl` and `personality` are here and narrowed in `policy`.
     pub const ALLOWED: &[i64] = &[
         SYS_accept, SYS_accept4, SYS_access, SYS_adjtimex, SYS_alarm, SYS_arch_prctl, SYS_bind, SYS_brk,
         SYS_CACHESTAT, SYS_capget, SYS_capset, SYS_chdir, SYS_chmod, SYS_chown, SYS_chroot, SYS_clock_adjtime,
@@ -277,13 +254,51 @@ mod tests {
     }
 
     #[test]
-    fn profile_compiles_with_and_without_features() {
-        let none = compile(&BTreeSet::new()).unwrap();
-        assert_eq!(none.len(), 2);
-        let all = compile(&Feature::ALL.into_iter().collect()).unwrap();
-        assert!(all[0].len() > none[0].len(), "io_uring adds to the allowlist");
-        assert!(all[1].len() < none[1].len(), "allowing features removes denials");
-        assert!(none.iter().all(|p| p.len() < 4096), "BPF programs are limited to 4096 instructions");
+    fn features_change_only_their_own_calls() {
+        let none = policy(&BTreeSet::new()).unwrap();
+        let all = policy(&Feature::ALL.into_iter().collect()).unwrap();
+        let nr = |n: i64| n as u32;
+        let (arch, zero) = (AUDIT_ARCH_X86_64, [0u64; 6]);
+        let eperm = libc::SECCOMP_RET_ERRNO | libc::EPERM as u32;
+        assert_eq!(none.verdict(arch, nr(libc::SYS_io_uring_setup), &zero), eperm);
+        assert_eq!(all.verdict(arch, nr(libc::SYS_io_uring_setup), &zero), libc::SECCOMP_RET_ALLOW);
+        let vsock = [libc::AF_VSOCK as u64, 1, 0, 0, 0, 0];
+        assert_eq!(none.verdict(arch, nr(libc::SYS_socket), &vsock), eperm);
+        assert_eq!(all.verdict(arch, nr(libc::SYS_socket), &vsock), libc::SECCOMP_RET_ALLOW);
+        for p in [&none, &all] {
+            assert_eq!(p.verdict(arch, nr(libc::SYS_keyctl), &zero), eperm);
+            assert_eq!(p.verdict(arch, nr(libc::SYS_clone3), &zero), libc::SECCOMP_RET_ERRNO | libc::ENOSYS as u32);
+            let userns = [libc::CLONE_NEWUSER as u64, 0, 0, 0, 0, 0];
+            assert_eq!(p.verdict(arch, nr(libc::SYS_clone), &userns), eperm);
+            let thread = [(libc::CLONE_VM | libc::CLONE_THREAD | libc::CLONE_SIGHAND) as u64, 0, 0, 0, 0, 0];
+            assert_eq!(p.verdict(arch, nr(libc::SYS_clone), &thread), libc::SECCOMP_RET_ALLOW);
+        }
+    }
+
+    #[test]
+    fn the_compiled_program_answers_as_the_policy_for_every_call() {
+        for features in [BTreeSet::new(), Feature::ALL.into_iter().collect()] {
+            let p = policy(&features).unwrap();
+            let prog = compile(&features).unwrap();
+            assert!(prog.len() < 4096);
+            let samples: [[u64; 6]; 6] = [
+                [0; 6],
+                [libc::AF_VSOCK as u64, libc::TIOCSTI, 0, 0, 0, 0],
+                [libc::AF_PACKET as u64, 0, 0, 0, 0, 0],
+                [libc::CLONE_NEWNS as u64 | libc::SIGCHLD as u64, 0, 0, 0, 0, 0],
+                [0xffff_ffff, 0, 0, 0, 0, 0],
+                [0x0040_0000 | (1 << 40), libc::TIOCSTI | (1 << 33), 0, 0, 0, 0],
+            ];
+            for nr in 0..1024u32 {
+                for args in &samples {
+                    assert_eq!(
+                        crate::bpf::run(&prog, AUDIT_ARCH_X86_64, nr, args),
+                        p.verdict(AUDIT_ARCH_X86_64, nr, args),
+                        "syscall {nr}, args {args:?}"
+                    );
+                }
+            }
+        }
     }
 
     #[test]
@@ -299,16 +314,14 @@ mod tests {
     /// their filter gives, allowed ones still work.
     #[test]
     fn installed_profile_refuses_and_allows() {
-        let programs = compile(&BTreeSet::new()).unwrap();
+        let program = compile(&BTreeSet::new()).unwrap();
         // SAFETY: fork in a test; the child only makes syscalls and _exits.
         match unsafe { libc::fork() } {
             0 => {
                 let code = (|| {
                     // SAFETY: prctl sets a flag of this process.
                     unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) };
-                    for p in &programs {
-                        seccompiler::apply_filter(p).ok()?;
-                    }
+                    crate::bpf::install(&program).ok()?;
                     let errno = || nix::errno::Errno::last_raw();
                     // SAFETY: raw syscalls with no pointers, or pointers to nothing (NULL).
                     unsafe {
