@@ -73,7 +73,9 @@ describe('Forkspace in a real VS Code', function () {
   });
 
   it('@smoke Run Current File runs a Python file and streams its output into a terminal', async () => {
-    const uri = writeWorkspaceFile('hello.py', 'import sys\nprint("hello from", 6 * 7)\nprint("to stderr", file=sys.stderr)\n');
+    // One write per line (unbuffered print writes each argument apart, and stderr is another pipe, so
+    // `print("a", 42)` could arrive with stderr between its pieces).
+    const uri = writeWorkspaceFile('hello.py', 'import sys\nprint(f"hello from {6 * 7}")\nprint("to stderr", file=sys.stderr)\n');
     await vscode.window.showTextDocument(uri);
     const pty = await run<RunTerminal>('forkspace.file.run');
     const r = await pty.result;
