@@ -137,13 +137,17 @@ pub enum SnapshotState {
     Ready,
 }
 
-/// The fds of a sandbox a restore must supply again: its stdio pipes and its network namespace.
+/// The fds of a sandbox a restore must supply again: its stdio pipes and its network namespace; and the
+/// user namespace map its processes run under (its files must be mounted through the same one), None
+/// for a sandbox without a user namespace (--no-userns, or made before they existed).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ExternalIds {
     pub stdout_pipe: u64,
     pub stderr_pipe: u64,
     pub netns: u64,
+    #[serde(default)]
+    pub userns: Option<crate::userns::IdMap>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -620,7 +624,7 @@ mod tests {
             label: Some("first".into()),
             spec: spec(),
             layers: vec![],
-            external: ExternalIds { stdout_pipe: 1, stderr_pipe: 2, netns: 3 },
+            external: ExternalIds { stdout_pipe: 1, stderr_pipe: 2, netns: 3, userns: None },
             memory_bytes: 0,
             fs_bytes: 0,
             created_at_ms: 2,

@@ -12,6 +12,8 @@ use std::time::{Duration, Instant};
 pub const NETNS_FD: i32 = 9;
 pub const STDOUT_FD: i32 = 10;
 pub const STDERR_FD: i32 = 11;
+/// An open /dev/userfaultfd for a lazy restore into a user namespace (see `Restore::user_ns`).
+pub const UFFD_DEV_FD: i32 = 12;
 
 #[derive(Debug, thiserror::Error)]
 pub enum CriuError {
@@ -34,6 +36,9 @@ pub struct Dump {
     pub netns_ino: u64,
     pub freezer: PathBuf,
     pub leave_running: bool,
+    /// The host gid of root of the sandbox's user namespace: a restore's tasks read their images
+    /// themselves, as that user, so the images become readable (not writable) by this group.
+    pub restorer_gid: Option<u32>,
 }
 
 impl Dump {
@@ -72,6 +77,10 @@ pub struct Restore {
     pub stdout_pipe: u64,
     pub stderr_pipe: u64,
     pub lazy: bool,
+    /// The tasks come back in a user namespace. Lazily, they need /dev/userfaultfd (they may not call
+    /// userfaultfd(2) there), which criu, inside the sandbox's devices cgroup, cannot open: it expects
+    /// the device on UFFD_DEV_FD.
+    pub user_ns: bool,
 }
 
 impl Restore {
@@ -104,8 +113,16 @@ impl Restore {
         ];
         if self.lazy {
             a.push("--lazy-pages".into());
+            if self.user_ns {
+                a.extend(["--inherit-fd".into(), format!("fd[{UFFD_DEV_FD}]:dev-userfaultfd")]);
+            }
         }
         a
+    }
+
+    /// Whether the restore expects /dev/userfaultfd on UFFD_DEV_FD.
+    pub fn needs_dev_uffd(&self) -> bool {
+        self.lazy && self.user_ns
     }
 
     /// Arguments for the `criu lazy-pages` daemon that serves this restore's pages.
@@ -159,7 +176,28 @@ pub async fn dump(criu: &Path, d: &Dump) -> Result<Duration> {
         let log = d.images.join("dump.log");
         return Err(CriuError::Failed { op: "dump", status: out.status.to_string(), tail: log_tail(&log), log });
     }
+    if let Some(gid) = d.restorer_gid {
+        share_images(&d.images, gid).map_err(|source| CriuError::Io { path: d.images.clone(), source })?;
+    }
     Ok(t0.elapsed())
+}
+
+/// Makes an image directory and its files readable by group `gid` (0750 and 0640, owner still root).
+/// Nothing else has that gid: it is a sandbox user namespace's root group, whose processes cannot walk
+/// into the private data dir, while a restore's tasks reach the images through criu's open directory.
+pub fn share_images(images: &Path, gid: u32) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let group = Some(nix::unistd::Gid::from_raw(gid));
+    for entry in fs::read_dir(images)? {
+        let entry = entry?;
+        // Logs are the runtime's, not read by a restore.
+        if entry.file_type()?.is_file() && !entry.file_name().as_encoded_bytes().ends_with(b".log") {
+            nix::unistd::chown(&entry.path(), None, group)?;
+            fs::set_permissions(entry.path(), fs::Permissions::from_mode(0o640))?;
+        }
+    }
+    nix::unistd::chown(images, None, group)?;
+    fs::set_permissions(images, fs::Permissions::from_mode(0o750))
 }
 
 /// The errors of a criu log (its last lines when it has none), without the rlimit warning every run on
@@ -196,6 +234,7 @@ mod tests {
             netns_ino: 4026532000,
             freezer: "/fz/sbx".into(),
             leave_running: true,
+            restorer_gid: None,
         };
         let a = d.args().join(" ");
         assert!(a.starts_with("dump -t 42 -D /s/criu"));
@@ -217,13 +256,18 @@ mod tests {
             stdout_pipe: 11,
             stderr_pipe: 12,
             lazy: false,
+            user_ns: true,
         };
         let a = r.args().join(" ");
         assert!(a.contains("--root /r --restore-detached --pidfile /w/pid --manage-cgroups=ignore"));
         assert!(a.contains("--inherit-fd fd[9]:extnet --inherit-fd fd[10]:pipe:[11] --inherit-fd fd[11]:pipe:[12]"));
         assert!(!a.contains("--lazy-pages"));
-        let lazy = Restore { lazy: true, ..r };
-        assert!(lazy.args().join(" ").ends_with("--lazy-pages"));
+        assert!(!r.needs_dev_uffd() && !a.contains("dev-userfaultfd"));
+        let lazy = Restore { lazy: true, ..r.clone() };
+        assert!(lazy.args().join(" ").ends_with("--lazy-pages --inherit-fd fd[12]:dev-userfaultfd"));
+        assert!(lazy.needs_dev_uffd());
+        let plain = Restore { user_ns: false, ..lazy.clone() };
+        assert!(plain.args().join(" ").ends_with("--lazy-pages") && !plain.needs_dev_uffd());
         assert_eq!(lazy.lazy_pages_args().join(" "), "lazy-pages -D /i -W /w -o lazy-pages.log -v2");
         assert_eq!(lazy.lazy_socket(), PathBuf::from("/w/lazy-pages.socket"));
     }

@@ -29,6 +29,7 @@ use crate::safe_fs;
 use crate::service::Runtime;
 use crate::spawner::ExitStatus;
 use crate::spec::{FileSpec, Limits};
+use crate::userns::{self, IdMap};
 
 /// pid 1 of a sandbox started without a command: a shell that idles, in every environment.
 pub const KEEPALIVE: [&str; 3] = ["/bin/sh", "-c", "while :; do sleep 3600; done"];
@@ -256,11 +257,10 @@ pub async fn create(rt: &Arc<Runtime>, p: CreateParams) -> Result<Arc<LiveSandbo
     std::fs::create_dir_all(&rootfs).map_err(|e| Error::Io("create the sandbox directory", rootfs.clone(), e))?;
     let overlay_dirs =
         overlay::OverlayDirs { upper: layer.upper.clone(), work: layer.work.clone(), rootfs: rootfs.clone() };
-    overlay::mount_overlay(&[env_root.as_path()], &overlay_dirs).map_err(|e| Error::Sandbox(e.into()))?;
+    overlay::mount_overlay(&[env_root.as_path()], &overlay_dirs, rt.config.userns.as_deref())
+        .map_err(|e| Error::Sandbox(e.into()))?;
     undo.mounted = Some(rootfs.clone());
-    for f in &files {
-        safe_fs::write_file(&rootfs, &f.path, &f.content, f.mode).map_err(|e| Error::Sandbox(e.into()))?;
-    }
+    write_files(rt.config.ids(), &rootfs, &files)?;
     let cgroup = rt.layout.create(&rt.config.cgroup_parent, &id, &limits).map_err(|e| Error::Sandbox(e.into()))?;
     undo.cgroup = Some(cgroup.clone());
     process.cgroup_procs = cgroup.procs_files();
@@ -271,6 +271,7 @@ pub async fn create(rt: &Arc<Runtime>, p: CreateParams) -> Result<Arc<LiveSandbo
         stdout_pipe: pipes.stdout_ino(),
         stderr_pipe: pipes.stderr_ino(),
         netns: netns_inode(spawned.pid).unwrap_or(0),
+        userns: rt.config.ids(),
     };
     undo.disarm();
     let live = Arc::new(LiveSandbox {
@@ -393,6 +394,14 @@ async fn console_pump(
     }
 }
 
+/// Places files into a sandbox's rootfs, owned by sandbox root.
+fn write_files(ids: Option<IdMap>, rootfs: &std::path::Path, files: &[plan::FilePlan]) -> Result<(), Error> {
+    userns::as_sandbox_owner(ids, || {
+        files.iter().try_for_each(|f| safe_fs::write_file(rootfs, &f.path, &f.content, f.mode))
+    })
+    .map_err(|e| Error::Sandbox(e.into()))
+}
+
 /// A running (not paused) sandbox, or why not.
 pub fn running(rt: &Runtime, id: &str) -> Result<Arc<LiveSandbox>, Error> {
     match rt.live.get(id) {
@@ -426,9 +435,7 @@ pub async fn exec(rt: &Arc<Runtime>, conn: &Arc<Connection>, p: ExecParams) -> R
     let (mut process, stdin) = plan::process(&command, &live.id, &rt.host)?;
     process.cgroup_procs = live.cgroup.procs_files();
     let timeout = plan::timeout(p.timeout_ms)?;
-    for f in plan::files(&p.files, &process.cwd)? {
-        safe_fs::write_file(&live.rootfs, &f.path, &f.content, f.mode).map_err(|e| Error::Sandbox(e.into()))?;
-    }
+    write_files(live.external.userns, &live.rootfs, &plan::files(&p.files, &process.cwd)?)?;
     let registration = rt.execs.register(&p.exec_id, conn.id, &live.id, live.environment)?;
     live.running_execs.fetch_add(1, Ordering::SeqCst);
     live.touch();

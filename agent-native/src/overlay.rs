@@ -8,6 +8,8 @@ use std::path::{Path, PathBuf};
 use nix::errno::Errno;
 use nix::mount::{mount, umount2, MntFlags, MsFlags};
 
+use crate::userns::Userns;
+
 #[derive(Debug, thiserror::Error)]
 pub enum OverlayError {
     #[error("cannot create {path}: {source}")]
@@ -18,6 +20,8 @@ pub enum OverlayError {
     Mount { target: PathBuf, options: String, errno: Errno },
     #[error("cannot unmount {target}: {errno}")]
     Unmount { target: PathBuf, errno: Errno },
+    #[error(transparent)]
+    Idmapped(Box<crate::userns::UsernsError>),
 }
 
 type Result<T> = std::result::Result<T, OverlayError>;
@@ -57,7 +61,12 @@ pub fn options(lowers: &[&Path], dirs: &OverlayDirs) -> Result<String> {
     Ok(format!("lowerdir={lower},upperdir={},workdir={}", dirs.upper.display(), dirs.work.display()))
 }
 
-pub fn mount_overlay(lowers: &[&Path], dirs: &OverlayDirs) -> Result<()> {
+/// Mounts the overlay of `dirs` over `lowers` (top-most first) on `dirs.rootfs`; with a user namespace map,
+/// every layer is seen through it (userns.rs).
+pub fn mount_overlay(lowers: &[&Path], dirs: &OverlayDirs, userns: Option<&Userns>) -> Result<()> {
+    if let Some(u) = userns {
+        return u.mount_overlay(lowers, dirs).map_err(|e| OverlayError::Idmapped(Box::new(e)));
+    }
     let opts = options(lowers, dirs)?;
     // Nothing a sandbox writes may act on the host: setuid files and device nodes are inert through
     // this mount (the sandbox's own copy of it allows its devices; see rootfs::allow_devices_in_child).

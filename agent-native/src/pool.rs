@@ -340,10 +340,7 @@ pub async fn hand_over(w: &mut Warm, plan: &mut RunPlan) -> Result<Started, Erro
             cg.apply(&plan.limits).map_err(|e| Error::Sandbox(e.into()))?;
         }
     }
-    for f in &plan.files {
-        crate::safe_fs::write_file(&w.sandbox.overlay.rootfs, &f.path, &f.content, f.mode)
-            .map_err(|e| Error::Sandbox(e.into()))?;
-    }
+    w.sandbox.write_files(&plan.files).map_err(Error::Sandbox)?;
     let p = &plan.init.process;
     let handover = Handover {
         argv: p.argv.clone(),

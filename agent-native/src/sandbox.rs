@@ -11,8 +11,9 @@ use crate::cgroup::{CgroupError, Layout, SandboxCgroup};
 use crate::config::Config;
 use crate::envs::remove_tree;
 use crate::overlay::{self, OverlayDirs, OverlayError};
-use crate::plan::RunPlan;
+use crate::plan::{FilePlan, RunPlan};
 use crate::safe_fs::{self, SafeFsError};
+use crate::userns::{self, IdMap};
 
 #[derive(Debug, thiserror::Error)]
 pub enum SandboxError {
@@ -34,6 +35,8 @@ pub struct Sandbox {
     pub dir: PathBuf,
     pub overlay: OverlayDirs,
     pub cgroup: Option<SandboxCgroup>,
+    /// Its user namespace map: what the runtime writes into its rootfs belongs to sandbox root.
+    pub ids: Option<IdMap>,
     mounted: bool,
 }
 
@@ -48,8 +51,14 @@ impl Sandbox {
         plan: &mut RunPlan,
     ) -> Result<Sandbox> {
         let dir = config.sandbox_dir(id);
-        let mut sandbox =
-            Sandbox { id: id.to_string(), overlay: OverlayDirs::under(&dir), dir, cgroup: None, mounted: false };
+        let mut sandbox = Sandbox {
+            id: id.to_string(),
+            overlay: OverlayDirs::under(&dir),
+            dir,
+            cgroup: None,
+            ids: config.ids(),
+            mounted: false,
+        };
         match sandbox.prepare_steps(config, layout, lowers, plan) {
             Ok(()) => Ok(sandbox),
             Err(e) => {
@@ -61,15 +70,21 @@ impl Sandbox {
 
     fn prepare_steps(&mut self, config: &Config, layout: &Layout, lowers: &[&Path], plan: &mut RunPlan) -> Result<()> {
         self.overlay.create()?;
-        overlay::mount_overlay(lowers, &self.overlay)?;
+        overlay::mount_overlay(lowers, &self.overlay, config.userns.as_deref())?;
         self.mounted = true;
         // Files go in through the mount, resolved inside the rootfs, before the first process exists.
-        for f in &plan.files {
-            safe_fs::write_file(&self.overlay.rootfs, &f.path, &f.content, f.mode)?;
-        }
+        self.write_files(&plan.files)?;
         let cgroup = layout.create(&config.cgroup_parent, &self.id, &plan.limits)?;
         plan.init.process.cgroup_procs = cgroup.procs_files();
         self.cgroup = Some(cgroup);
+        Ok(())
+    }
+
+    /// Places files into the rootfs, owned by sandbox root.
+    pub fn write_files(&self, files: &[FilePlan]) -> Result<()> {
+        userns::as_sandbox_owner(self.ids, || {
+            files.iter().try_for_each(|f| safe_fs::write_file(&self.overlay.rootfs, &f.path, &f.content, f.mode))
+        })?;
         Ok(())
     }
 

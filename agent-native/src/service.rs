@@ -603,6 +603,7 @@ impl Runtime {
             "running": self.execs.list().len(),
             "sandboxes": self.live.all().len(),
             "snapshotStore": self.store.kind(),
+            "userns": self.config.ids(),
         })
     }
 
