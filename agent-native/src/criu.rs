@@ -36,9 +36,9 @@ pub struct Dump {
     pub netns_ino: u64,
     pub freezer: PathBuf,
     pub leave_running: bool,
-    /// The host gid of root of the sandbox's user namespace: a restore's tasks read their images
-    /// themselves, as that user, so the images become readable (not writable) by this group.
-    pub restorer_gid: Option<u32>,
+    /// The host uid of root of the sandbox's user namespace: a restore's tasks read their images
+    /// themselves, as that user, so the images become its (see `share_images`).
+    pub restorer_uid: Option<u32>,
 }
 
 impl Dump {
@@ -176,28 +176,26 @@ pub async fn dump(criu: &Path, d: &Dump) -> Result<Duration> {
         let log = d.images.join("dump.log");
         return Err(CriuError::Failed { op: "dump", status: out.status.to_string(), tail: log_tail(&log), log });
     }
-    if let Some(gid) = d.restorer_gid {
-        share_images(&d.images, gid).map_err(|source| CriuError::Io { path: d.images.clone(), source })?;
+    if let Some(uid) = d.restorer_uid {
+        share_images(&d.images, uid).map_err(|source| CriuError::Io { path: d.images.clone(), source })?;
     }
     Ok(t0.elapsed())
 }
 
-/// Makes an image directory and its files readable by group `gid` (0750 and 0640, owner still root).
-/// Nothing else has that gid: it is a sandbox user namespace's root group, whose processes cannot walk
-/// into the private data dir, while a restore's tasks reach the images through criu's open directory.
-pub fn share_images(images: &Path, gid: u32) -> std::io::Result<()> {
-    use std::os::unix::fs::PermissionsExt;
-    let group = Some(nix::unistd::Gid::from_raw(gid));
+/// Gives an image directory and its images to `uid` (modes stay 0700 and 0600): a restore's tasks read
+/// their images themselves, as root of the sandbox's user namespace, through criu's open directory.
+/// Nothing else runs as that host uid, and sandboxes cannot walk into the private data dir.
+pub fn share_images(images: &Path, uid: u32) -> std::io::Result<()> {
+    let owner = Some(nix::unistd::Uid::from_raw(uid));
     for entry in fs::read_dir(images)? {
         let entry = entry?;
         // Logs are the runtime's, not read by a restore.
         if entry.file_type()?.is_file() && !entry.file_name().as_encoded_bytes().ends_with(b".log") {
-            nix::unistd::chown(&entry.path(), None, group)?;
-            fs::set_permissions(entry.path(), fs::Permissions::from_mode(0o640))?;
+            nix::unistd::chown(&entry.path(), owner, None)?;
         }
     }
-    nix::unistd::chown(images, None, group)?;
-    fs::set_permissions(images, fs::Permissions::from_mode(0o750))
+    nix::unistd::chown(images, owner, None)?;
+    Ok(())
 }
 
 /// The errors of a criu log (its last lines when it has none), without the rlimit warning every run on
@@ -234,7 +232,7 @@ mod tests {
             netns_ino: 4026532000,
             freezer: "/fz/sbx".into(),
             leave_running: true,
-            restorer_gid: None,
+            restorer_uid: None,
         };
         let a = d.args().join(" ");
         assert!(a.starts_with("dump -t 42 -D /s/criu"));
@@ -270,6 +268,30 @@ mod tests {
         assert!(plain.args().join(" ").ends_with("--lazy-pages") && !plain.needs_dev_uffd());
         assert_eq!(lazy.lazy_pages_args().join(" "), "lazy-pages -D /i -W /w -o lazy-pages.log -v2");
         assert_eq!(lazy.lazy_socket(), PathBuf::from("/w/lazy-pages.socket"));
+    }
+
+    #[test]
+    fn shared_images_belong_to_the_restorer_and_stay_private() {
+        use std::os::unix::fs::{MetadataExt, PermissionsExt};
+        // SAFETY: geteuid has no preconditions.
+        if unsafe { libc::geteuid() } != 0 {
+            eprintln!("skipped: chown needs root");
+            return;
+        }
+        let t = tempfile::tempdir().unwrap();
+        let data = t.path().join("data");
+        let images = data.join("snapshots/snap-1/criu");
+        crate::data_dir::create_private_dir(&images).unwrap();
+        for f in ["core-1.img", "dump.log"] {
+            fs::write(images.join(f), "x").unwrap();
+            fs::set_permissions(images.join(f), fs::Permissions::from_mode(0o600)).unwrap();
+        }
+        share_images(&images, 100_000).unwrap();
+        crate::data_dir::seal(&data).unwrap();
+        let meta = |f: &str| fs::metadata(images.join(f)).unwrap();
+        assert_eq!((meta("").uid(), meta("").mode() & 0o7777), (100_000, 0o700));
+        assert_eq!((meta("core-1.img").uid(), meta("core-1.img").mode() & 0o7777), (100_000, 0o600));
+        assert_eq!(meta("dump.log").uid(), 0, "the runtime's log stays root's");
     }
 
     #[test]

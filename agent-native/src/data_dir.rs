@@ -75,13 +75,10 @@ pub fn seal(data_dir: &Path) -> io::Result<()> {
 
 fn seal_files_in(dir: &Path) -> io::Result<()> {
     let Ok(entries) = fs::read_dir(dir) else { return Ok(()) };
-    // Images of a sandbox in a user namespace are readable by its root's group, whose tasks read them
-    // during a restore (criu::share_images); they stay that way, and nothing more.
-    let shared = fs::symlink_metadata(dir)?.gid() != 0;
-    private(dir, if shared { 0o750 } else { 0o700 })?;
+    private(dir, 0o700)?;
     for entry in entries.flatten() {
         if entry.file_type().is_ok_and(|t| t.is_file()) {
-            private(&entry.path(), if shared { 0o640 } else { 0o600 })?;
+            private(&entry.path(), 0o600)?;
         }
     }
     Ok(())
@@ -89,7 +86,7 @@ fn seal_files_in(dir: &Path) -> io::Result<()> {
 
 fn private(path: &Path, mode: u32) -> io::Result<()> {
     let current = fs::symlink_metadata(path)?.permissions().mode() & 0o7777;
-    if current & 0o077 & !mode != 0 || current & 0o700 != mode & 0o700 {
+    if current & 0o077 != 0 || current & 0o700 != mode & 0o700 {
         fs::set_permissions(path, fs::Permissions::from_mode(mode))?;
     }
     Ok(())
@@ -130,25 +127,5 @@ mod tests {
         }
         assert_eq!(mode(&sandbox_file), 0o755, "a sandbox's file keeps its mode");
         assert_eq!(mode(&d.join("snapshots/snap-1/fs/etc")), 0o755, "a snapshot layer keeps its modes");
-    }
-
-    #[test]
-    fn images_shared_with_a_user_namespace_group_stay_group_readable_only() {
-        // SAFETY: geteuid has no preconditions.
-        if unsafe { libc::geteuid() } != 0 {
-            eprintln!("skipped: chown needs root");
-            return;
-        }
-        let t = tempfile::tempdir().unwrap();
-        let d = t.path().join("data");
-        let images = d.join("snapshots/snap-1/criu");
-        fs::create_dir_all(&images).unwrap();
-        fs::write(images.join("core-1.img"), "x").unwrap();
-        crate::criu::share_images(&images, 100_000).unwrap();
-        assert_eq!((mode(&images), mode(&images.join("core-1.img"))), (0o750, 0o640));
-        fs::set_permissions(images.join("core-1.img"), fs::Permissions::from_mode(0o666)).unwrap();
-        seal(&d).unwrap();
-        assert_eq!((mode(&images), mode(&images.join("core-1.img"))), (0o750, 0o640));
-        assert_eq!(fs::metadata(images.join("core-1.img")).unwrap().gid(), 100_000);
     }
 }

@@ -153,7 +153,7 @@ async fn freeze_and_capture(
         netns_ino: live.external.netns,
         freezer: live.cgroup.freezer_dir().ok_or(Error::NoFreezer)?,
         leave_running,
-        restorer_gid: live.external.userns.map(|m| m.base),
+        restorer_uid: live.external.userns.map(|m| m.base),
     };
     let dump_time = criu::dump(&rt.config.criu, &dump).await.map_err(Error::Criu)?;
     Ok((dump_time, fs_time, layers))
@@ -305,16 +305,7 @@ pub async fn restore_parts(
         user_ns: snap.external.userns.is_some(),
     };
     // Opened here: criu starts inside the sandbox's devices cgroup, which refuses it the device.
-    let dev_uffd = match r.needs_dev_uffd() {
-        true => Some(
-            std::fs::OpenOptions::new()
-                .read(true)
-                .write(true)
-                .open("/dev/userfaultfd")
-                .map_err(|e| Error::Io("open", "/dev/userfaultfd (a lazy restore into a user namespace)".into(), e))?,
-        ),
-        false => None,
-    };
+    let dev_uffd = if r.needs_dev_uffd() { Some(open_dev_uffd()?) } else { None };
     let criu_bin = rt.config.criu.display().to_string();
     let helper = |args: Vec<String>, fds: Vec<i32>, cgroups: Vec<PathBuf>| HelperPlan {
         argv: std::iter::once(criu_bin.clone()).chain(args).collect(),
@@ -423,6 +414,16 @@ pub async fn restore_parts(
         exit,
     };
     Ok((parts, phases))
+}
+
+/// /dev/userfaultfd for a lazy restore into a user namespace (criu::Restore::user_ns).
+fn open_dev_uffd() -> Result<std::fs::File, Error> {
+    let path = "/dev/userfaultfd";
+    std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(path)
+        .map_err(|e| Error::Io("open (for a lazy restore into a user namespace)", path.into(), e))
 }
 
 /// The user namespace a snapshot's processes come back in: CRIU recreates the one they were dumped in,

@@ -468,8 +468,8 @@ impl SyncPipes {
 
 /// Forks a helper that runs `prepare` (joining or making namespaces), then clones a process into
 /// `namespaces` as the spawner's child (CLONE_PARENT), reports its pid and exits; the process runs
-/// `child`, which must not return. Returns the pid and the sync pipes for `release`, or what the helper reported on the error
-/// pipe when it failed before the clone.
+/// `child`, which must not return. Returns the pid and the sync pipes for `release`, or what the helper
+/// reported on the error pipe when it failed before the clone.
 fn clone_via_helper(
     sync: SyncPipes,
     prepare: impl FnOnce() -> Result<(), InitError>,

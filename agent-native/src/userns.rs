@@ -90,8 +90,8 @@ const SECBIT_NO_SETUID_FIXUP: libc::c_ulong = 1 << 2;
 
 /// Runs `f` on this thread with fsuid and fsgid = `ids.base` (sandbox root), keeping the thread's
 /// capabilities, and restores both after: what `f` creates in a sandbox's rootfs belongs to sandbox root.
-/// Credentials are per thread, so other threads are unaffected; `f` must not block on anything that
-/// another thread's progress depends on. Without a map, it just runs `f`.
+/// Credentials are per thread, so other threads are unaffected (threads `f` starts inherit them); `f`
+/// must not block on anything that another thread's progress depends on. Without a map, it just runs `f`.
 pub fn as_sandbox_owner<T>(ids: Option<IdMap>, f: impl FnOnce() -> T) -> T {
     let Some(ids) = ids else { return f() };
     let _guard = FsIds::enter(ids.base);
@@ -391,10 +391,18 @@ mod tests {
             status.lines().find(|l| l.starts_with("Uid:")).unwrap().split_whitespace().nth(4).unwrap().to_string()
         };
         let before = fsuid();
-        let inside = as_sandbox_owner(Some(IdMap { base: 123_456, size: 1 }), || {
-            let other = std::thread::spawn(fsuid).join().unwrap();
-            (fsuid(), other)
+        // A thread that exists already (a thread created meanwhile would inherit the ids).
+        let (ask, asked) = std::sync::mpsc::channel::<()>();
+        let (tell, told) = std::sync::mpsc::channel();
+        let other = std::thread::spawn(move || {
+            asked.recv().unwrap();
+            tell.send(fsuid()).unwrap();
         });
+        let inside = as_sandbox_owner(Some(IdMap { base: 123_456, size: 1 }), || {
+            ask.send(()).unwrap();
+            (fsuid(), told.recv().unwrap())
+        });
+        other.join().unwrap();
         // SAFETY: geteuid has no preconditions.
         if unsafe { libc::geteuid() } == 0 {
             assert_eq!(inside.0, "123456");
