@@ -36,8 +36,8 @@ pub struct Dump {
     pub netns_ino: u64,
     pub freezer: PathBuf,
     pub leave_running: bool,
-    /// The host uid of root of the sandbox's user namespace: a restore's tasks read their images
-    /// themselves, as that user, so the images become its (see `share_images`).
+    /// The host id of root of the sandbox's user namespace: a restore's tasks read their images
+    /// themselves, so the images become that id's (see `share_images`).
     pub restorer_uid: Option<u32>,
 }
 
@@ -182,19 +182,21 @@ pub async fn dump(criu: &Path, d: &Dump) -> Result<Duration> {
     Ok(t0.elapsed())
 }
 
-/// Gives an image directory and its images to `uid` (modes stay 0700 and 0600): a restore's tasks read
-/// their images themselves, as root of the sandbox's user namespace, through criu's open directory.
-/// Nothing else runs as that host uid, and sandboxes cannot walk into the private data dir.
-pub fn share_images(images: &Path, uid: u32) -> std::io::Result<()> {
-    let owner = Some(nix::unistd::Uid::from_raw(uid));
+/// Gives an image directory and its images to `id`, as uid and gid (modes stay 0700 and 0600): a
+/// restore's tasks read their images themselves through criu's open directory, first as host root
+/// inside their new user namespace (whose capabilities apply to files whose owner and group it maps),
+/// then as its root, host uid `id`. Nothing else runs as that host id, and sandboxes cannot walk into
+/// the private data dir.
+pub fn share_images(images: &Path, id: u32) -> std::io::Result<()> {
+    let (owner, group) = (Some(nix::unistd::Uid::from_raw(id)), Some(nix::unistd::Gid::from_raw(id)));
     for entry in fs::read_dir(images)? {
         let entry = entry?;
         // Logs are the runtime's, not read by a restore.
         if entry.file_type()?.is_file() && !entry.file_name().as_encoded_bytes().ends_with(b".log") {
-            nix::unistd::chown(&entry.path(), owner, None)?;
+            nix::unistd::chown(&entry.path(), owner, group)?;
         }
     }
-    nix::unistd::chown(images, owner, None)?;
+    nix::unistd::chown(images, owner, group)?;
     Ok(())
 }
 
@@ -289,8 +291,9 @@ mod tests {
         share_images(&images, 100_000).unwrap();
         crate::data_dir::seal(&data).unwrap();
         let meta = |f: &str| fs::metadata(images.join(f)).unwrap();
-        assert_eq!((meta("").uid(), meta("").mode() & 0o7777), (100_000, 0o700));
-        assert_eq!((meta("core-1.img").uid(), meta("core-1.img").mode() & 0o7777), (100_000, 0o600));
+        assert_eq!((meta("").uid(), meta("").gid(), meta("").mode() & 0o7777), (100_000, 100_000, 0o700));
+        let core = meta("core-1.img");
+        assert_eq!((core.uid(), core.gid(), core.mode() & 0o7777), (100_000, 100_000, 0o600));
         assert_eq!(meta("dump.log").uid(), 0, "the runtime's log stays root's");
     }
 

@@ -178,9 +178,10 @@ describe('user namespaces (real runtime)', function () {
     await new Promise((r) => setTimeout(r, 300));
     const { snapshot } = await c().request(SnapshotCreate, { sandboxId: id });
     const restored = await c().request(SnapshotRestore, { snapshotId: snapshot.id });
+    made.push(restored.sandboxId);
     const { branches } = await c().request(SnapshotBranch, { snapshotId: snapshot.id, count: 2 });
+    made.push(...branches.map((b) => b.sandboxId));
     for (const b of [restored, ...branches]) {
-      made.push(b.sandboxId);
       assert.equal(b.lazy, false);
       await assertIds(c(), env.stack(), b.sandboxId, `restored ${b.sandboxId}`);
       const n = Number(await sh(c(), b.sandboxId, 'cat /tmp/n'));
@@ -213,8 +214,8 @@ describe('user namespaces (real runtime)', function () {
     await waitFor(async () => Number(await sh(c(), id, 'cat /tmp/tcp 2>/dev/null || echo 0')) > 5, 20_000, 'the connection');
     const { snapshot } = await c().request(SnapshotCreate, { sandboxId: id });
     const { branches } = await c().request(SnapshotBranch, { snapshotId: snapshot.id, count: 2 });
+    made.push(...branches.map((b) => b.sandboxId));
     for (const b of branches) {
-      made.push(b.sandboxId);
       const n = Number(await sh(c(), b.sandboxId, 'cat /tmp/tcp'));
       await waitFor(async () => Number(await sh(c(), b.sandboxId, 'cat /tmp/tcp')) > n + 3, 5000, `${b.sandboxId}'s connection to go on`);
       assertHostIds(env.stack(), b.sandboxId);
@@ -229,6 +230,7 @@ describe('user namespaces (real runtime)', function () {
     made.push(restored.sandboxId);
     await sh(c(), restored.sandboxId, 'touch /tmp/go');
     await waitFor(async () => (await sh(c(), restored.sandboxId, 'cat /tmp/state')).trim() === 'got reply to hello', 10_000, 'the reply over the half-closed connection');
+    assertHostIds(env.stack(), restored.sandboxId);
   });
 
   it('keeps files root\'s inside and host uid 100000\'s outside; setuid files grant nothing on the host', async () => {
