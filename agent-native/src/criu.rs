@@ -38,7 +38,7 @@ pub struct Dump {
     pub leave_running: bool,
     /// The host id of root of the sandbox's user namespace: a restore's tasks read their images
     /// themselves, so the images become that id's (see `share_images`).
-    pub restorer_uid: Option<u32>,
+    pub restorer_id: Option<u32>,
 }
 
 impl Dump {
@@ -176,17 +176,17 @@ pub async fn dump(criu: &Path, d: &Dump) -> Result<Duration> {
         let log = d.images.join("dump.log");
         return Err(CriuError::Failed { op: "dump", status: out.status.to_string(), tail: log_tail(&log), log });
     }
-    if let Some(uid) = d.restorer_uid {
-        share_images(&d.images, uid).map_err(|source| CriuError::Io { path: d.images.clone(), source })?;
+    if let Some(id) = d.restorer_id {
+        share_images(&d.images, id).map_err(|source| CriuError::Io { path: d.images.clone(), source })?;
     }
     Ok(t0.elapsed())
 }
 
 /// Gives an image directory and its images to `id`, as uid and gid (modes stay 0700 and 0600): a
-/// restore's tasks read their images themselves through criu's open directory, first as host root
-/// inside their new user namespace (whose capabilities apply to files whose owner and group it maps),
-/// then as its root, host uid `id`. Nothing else runs as that host id, and sandboxes cannot walk into
-/// the private data dir.
+/// restore's tasks read their images themselves through criu's open directory, as root of their user
+/// namespace, host id `id` (and, before criu has written its id maps, through criu's usernsd: see
+/// scripts/patches/criu-4.1.1-userns.patch). Nothing else runs as that host id, and sandboxes cannot
+/// walk into the private data dir.
 pub fn share_images(images: &Path, id: u32) -> std::io::Result<()> {
     let (owner, group) = (Some(nix::unistd::Uid::from_raw(id)), Some(nix::unistd::Gid::from_raw(id)));
     for entry in fs::read_dir(images)? {
@@ -234,7 +234,7 @@ mod tests {
             netns_ino: 4026532000,
             freezer: "/fz/sbx".into(),
             leave_running: true,
-            restorer_uid: None,
+            restorer_id: None,
         };
         let a = d.args().join(" ");
         assert!(a.starts_with("dump -t 42 -D /s/criu"));

@@ -70,7 +70,7 @@ fn files_err(e: safe_fs::SafeFsError) -> Error {
 fn writable_root(rt: &Runtime, id: &str) -> Result<(std::path::PathBuf, Option<IdMap>), Error> {
     let live = rt.live.get(id).ok_or_else(|| crate::live::not_live(rt, id))?;
     live.touch();
-    Ok((live.rootfs.clone(), live.external.userns))
+    Ok((live.rootfs.clone(), live.external.userns()))
 }
 
 pub fn write(rt: &Arc<Runtime>, p: WriteParams) -> Result<serde_json::Value, Error> {

@@ -267,12 +267,8 @@ pub async fn create(rt: &Arc<Runtime>, p: CreateParams) -> Result<Arc<LiveSandbo
     let init = crate::sandbox_init::InitPlan { rootfs: rootfs.clone(), hostname: id.clone(), process, pooled: false };
     let pipes = StdioPipes::new()?;
     let spawned = rt.spawner.spawn(&init, &[pipes.out_w.as_fd(), pipes.err_w.as_fd()]).await?;
-    let external = ExternalIds {
-        stdout_pipe: pipes.stdout_ino(),
-        stderr_pipe: pipes.stderr_ino(),
-        netns: netns_inode(spawned.pid).unwrap_or(0),
-        userns: rt.config.ids(),
-    };
+    let external =
+        ExternalIds::new(pipes.stdout_ino(), pipes.stderr_ino(), netns_inode(spawned.pid).unwrap_or(0), rt.config.ids());
     undo.disarm();
     let live = Arc::new(LiveSandbox {
         id: id.clone(),
@@ -435,7 +431,7 @@ pub async fn exec(rt: &Arc<Runtime>, conn: &Arc<Connection>, p: ExecParams) -> R
     let (mut process, stdin) = plan::process(&command, &live.id, &rt.host)?;
     process.cgroup_procs = live.cgroup.procs_files();
     let timeout = plan::timeout(p.timeout_ms)?;
-    write_files(live.external.userns, &live.rootfs, &plan::files(&p.files, &process.cwd)?)?;
+    write_files(live.external.userns(), &live.rootfs, &plan::files(&p.files, &process.cwd)?)?;
     let registration = rt.execs.register(&p.exec_id, conn.id, &live.id, live.environment)?;
     live.running_execs.fetch_add(1, Ordering::SeqCst);
     live.touch();

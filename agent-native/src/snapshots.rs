@@ -153,7 +153,7 @@ async fn freeze_and_capture(
         netns_ino: live.external.netns,
         freezer: live.cgroup.freezer_dir().ok_or(Error::NoFreezer)?,
         leave_running,
-        restorer_uid: live.external.userns.map(|m| m.base),
+        restorer_id: live.external.userns().map(|m| m.base),
     };
     let dump_time = criu::dump(&rt.config.criu, &dump).await.map_err(Error::Criu)?;
     Ok((dump_time, fs_time, layers))
@@ -302,7 +302,7 @@ pub async fn restore_parts(
         stdout_pipe: snap.external.stdout_pipe,
         stderr_pipe: snap.external.stderr_pipe,
         lazy,
-        user_ns: snap.external.userns.is_some(),
+        user_ns: snap.external.userns().is_some(),
     };
     // Opened here: criu starts inside the sandbox's devices cgroup, which refuses it the device.
     let dev_uffd = if r.needs_dev_uffd() { Some(open_dev_uffd()?) } else { None };
@@ -402,12 +402,12 @@ pub async fn restore_parts(
         rootfs,
         cgroup,
         pid1,
-        external: crate::catalog::ExternalIds {
-            stdout_pipe: pipes.stdout_ino(),
-            stderr_pipe: pipes.stderr_ino(),
-            netns: live::netns_inode(pid1).unwrap_or(0),
-            userns: snap.external.userns,
-        },
+        external: crate::catalog::ExternalIds::new(
+            pipes.stdout_ino(),
+            pipes.stderr_ino(),
+            live::netns_inode(pid1).unwrap_or(0),
+            snap.external.userns(),
+        ),
         origin: snap.id.clone(),
         spec: snap.spec.clone(),
         pipes,
@@ -431,7 +431,7 @@ fn open_dev_uffd() -> Result<std::fs::File, Error> {
 /// before sandboxes had user namespaces) restores as it was taken, without one.
 fn userns_of(rt: &Runtime, snap: &SnapshotRow) -> Result<Option<Arc<crate::userns::Userns>>, Error> {
     let mismatch = |why: String| Error::UsernsMismatch { snapshot: snap.id.clone(), why };
-    match (snap.external.userns, &rt.config.userns) {
+    match (snap.external.userns(), &rt.config.userns) {
         (None, Some(_)) => {
             crate::log!(
                 "snapshot {} was taken without a user namespace: it restores without one (its root is host root)",

@@ -103,7 +103,7 @@ pub async fn open(rt: &Arc<Runtime>, p: OpenParams) -> Result<serde_json::Value,
     process.stdin_null = false;
     process.tty = true;
     // A pty slave belongs to whoever opens ptmx: opened as sandbox root, it is root's inside the sandbox.
-    let (master, slave) = crate::userns::as_sandbox_owner(live.external.userns, || open_pty(live.pid1))
+    let (master, slave) = crate::userns::as_sandbox_owner(live.external.userns(), || open_pty(live.pid1))
         .map_err(|e| Error::Io("open a pty in", format!("/proc/{}/root/dev/pts", live.pid1).into(), e))?;
     winsize(&master, p.cols, p.rows).map_err(|e| Error::Io("size the pty", "ptmx".into(), e))?;
     let spawned = rt.spawner.exec(live.pid1, &process, &[slave.as_fd(), slave.as_fd(), slave.as_fd()]).await?;
