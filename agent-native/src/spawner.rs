@@ -10,7 +10,7 @@
 //! a process's `Spawned` always precedes its `Exited`. When the runtime's end closes, the spawner kills
 //! every tracked process, reaps them and exits: nothing it started outlives it unsupervised.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::io::{self, IoSlice, IoSliceMut};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::path::PathBuf;
@@ -165,6 +165,9 @@ struct Spawner {
     sock: OwnedFd,
     children: HashMap<i32, OwnedFd>,
     orphans: VecDeque<(i32, ExitStatus)>,
+    /// Helpers of clone_via_helper, reaped without a report (not waited for: an exiting helper frees
+    /// the namespaces it made, which can wait for an RCU grace period).
+    helpers: HashSet<i32>,
     userns: Option<IdMap>,
 }
 
@@ -199,7 +202,7 @@ fn serve(sock: OwnedFd, userns: Option<IdMap>) -> ! {
     let Ok(sigfd) = SignalFd::with_flags(&mask, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK) else {
         exit_now(1);
     };
-    let mut sp = Spawner { sock, children: HashMap::new(), orphans: VecDeque::new(), userns };
+    let mut sp = Spawner { sock, children: HashMap::new(), orphans: VecDeque::new(), helpers: HashSet::new(), userns };
     let mut buf = vec![0u8; MAX_MESSAGE];
     loop {
         let mut fds = [
@@ -274,7 +277,7 @@ impl Spawner {
             },
             Some(ids) => {
                 let root = plan.rootfs.as_path();
-                let (pid, sync) = clone_via_helper(
+                let (pid, helper, sync) = clone_via_helper(
                     sync,
                     || prepare_for_user_ns(root),
                     ns::SANDBOX_NAMESPACES_USERNS,
@@ -282,6 +285,7 @@ impl Spawner {
                         sandbox_init::init_in_child(plan, &stdio, go, err, true);
                     },
                 )?;
+                self.helpers.insert(helper);
                 let pidfd = pidfd_open(pid).map_err(|e| SpawnFailure::Clone { errno: e as i32 })?;
                 // The child waits for the go-ahead before it uses any id, so the maps are in place first.
                 if let Err(errno) = write_id_maps(pid, ids) {
@@ -329,9 +333,10 @@ impl Spawner {
             }
             Ok(())
         };
-        let (pid, sync) = clone_via_helper(sync, joined, 0, || {
+        let (pid, helper, sync) = clone_via_helper(sync, joined, 0, || {
             sandbox_init::exec_in_child(plan, &stdio, go, err, user_ns);
         })?;
+        self.helpers.insert(helper);
         drop((fds, ns_fds));
         let pidfd = pidfd_open(pid).map_err(|e| SpawnFailure::Target { target, errno: e as i32 })?;
         self.release(pid, pidfd, &plan.cgroup_procs, sync)
@@ -426,6 +431,8 @@ impl Spawner {
             };
             if self.children.remove(&pid).is_some() {
                 send_event(&self.sock, &Event::Exited { pid, status }, &[]);
+            } else if self.helpers.remove(&pid) {
+                // A helper of clone_via_helper: nobody waits for it.
             } else {
                 // Re-parented to us (subreaper) before anyone asked to adopt it: remember briefly.
                 self.orphans.push_back((pid, status));
@@ -468,14 +475,14 @@ impl SyncPipes {
 
 /// Forks a helper that runs `prepare` (joining or making namespaces), then clones a process into
 /// `namespaces` as the spawner's child (CLONE_PARENT), reports its pid and exits; the process runs
-/// `child`, which must not return. Returns the pid and the sync pipes for `release`, or what the helper
-/// reported on the error pipe when it failed before the clone.
+/// `child`, which must not return. Returns the pid, the helper's (for the caller to reap) and the sync
+/// pipes for `release`, or what the helper reported on the error pipe when it failed before the clone.
 fn clone_via_helper(
     sync: SyncPipes,
     prepare: impl FnOnce() -> Result<(), InitError>,
     namespaces: u64,
     child: impl FnOnce(),
-) -> Result<(i32, SyncPipes), SpawnFailure> {
+) -> Result<(i32, i32, SyncPipes), SpawnFailure> {
     let (pid_r, pid_w) = pipe()?;
     // SAFETY: the spawner is single-threaded, so the child may do anything before exec.
     let helper = match unsafe { nix::unistd::fork() } {
@@ -504,11 +511,12 @@ fn clone_via_helper(
         Ok(nix::unistd::ForkResult::Parent { child }) => child,
     };
     drop(pid_w);
+    // The pipe ends when the helper's fds close, early in its exit.
     let got = read_to_end(pid_r.as_raw_fd());
-    let _ = waitpid(helper, None);
     match <[u8; 4]>::try_from(got.as_slice()) {
-        Ok(raw) => Ok((i32::from_ne_bytes(raw), sync)),
+        Ok(raw) => Ok((i32::from_ne_bytes(raw), helper.as_raw(), sync)),
         Err(_) => {
+            let _ = waitpid(helper, None);
             // The helper failed before cloning; its report is on the error pipe.
             let SyncPipes { go_w, err_r, err_w, .. } = sync;
             drop((go_w, err_w));

@@ -261,8 +261,8 @@ impl Userns {
     /// Mounts the overlay of `dirs` over `lowers` (top-most first) with every layer idmapped, as
     /// overlay::mount_overlay does without a map. Environment lowers come from the cache; the writable
     /// layer (the directory holding `upper` and `work`) and any other lower are idmapped for this mount
-    /// only: attached next to the mount point, given to overlayfs (which keeps private copies), and
-    /// detached again whatever happens.
+    /// only: attached next to the mount point (in `idmap/` of the sandbox's directory), given to
+    /// overlayfs (which keeps private copies), and detached again whatever happens.
     pub fn mount_overlay(&self, lowers: &[&Path], dirs: &OverlayDirs) -> Result<()> {
         let home = dirs
             .upper
@@ -300,7 +300,8 @@ impl Userns {
         for at in staged.iter().rev() {
             let _ = nix::mount::umount2(at.as_path(), nix::mount::MntFlags::MNT_DETACH);
         }
-        let _ = crate::envs::remove_tree(&stage);
+        // The empty stage directories go with the sandbox's directory: removing a mount point right
+        // after its lazy unmount waits for an RCU grace period, on the path of every start.
         result
     }
 
