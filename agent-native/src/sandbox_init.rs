@@ -184,11 +184,12 @@ pub fn init_in_child(plan: &InitPlan, stdio: &[RawFd], go: RawFd, err: RawFd, us
     report_and_exit(report_fd, &failure)
 }
 
-/// A later process, already in the sandbox's namespaces (the spawner's helper did the setns), its user
-/// namespace included when `userns`.
+/// A later process, already in the sandbox's namespaces (the spawner's helper did the setns). With
+/// `userns`, the helper joined the sandbox's user namespace too, gave it a fresh session keyring and
+/// made it root there (`enter_user_ns_as_root`), so it never runs as host root in the sandbox.
 pub fn exec_in_child(plan: &ProcessPlan, stdio: &[RawFd], go: RawFd, err: RawFd, userns: bool) -> ! {
     let mut report_fd = err;
-    let failure = match prelude(plan, stdio, go, err, &mut report_fd, userns).and_then(|()| finish(plan)) {
+    let failure = match prelude(plan, stdio, go, err, &mut report_fd, !userns).and_then(|()| finish(plan)) {
         Ok(never) => match never {},
         Err(e) => e,
     };
@@ -217,8 +218,9 @@ fn run_init(
     userns: bool,
 ) -> Result<Never, InitError> {
     // In a user namespace this process stays host root (an id it has no name for) until it has left
-    // the host's tree: as the owner of the private data dir it may still walk to the rootfs.
-    prelude(&plan.process, stdio, go, err, report_fd, false)?;
+    // the host's tree: as the owner of the private data dir it may still walk to the rootfs. Nothing
+    // else runs in the sandbox yet.
+    prelude(&plan.process, stdio, go, err, report_fd, true)?;
     // Now that the spawner has moved us into the sandbox's cgroups, they become the root of our own
     // cgroup namespace: /proc/self/cgroup shows "/" and nothing of the host's hierarchy.
     nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWCGROUP)
@@ -359,14 +361,14 @@ fn read_exact(fd: RawFd, mut buf: &mut [u8]) -> Result<(), Errno> {
     Ok(())
 }
 
-/// Steps 1-5, shared by every sandbox process.
+/// Steps 1-4, shared by every sandbox process.
 fn prelude(
     plan: &ProcessPlan,
     stdio: &[RawFd],
     go: RawFd,
     err: RawFd,
     report_fd: &mut RawFd,
-    become_user_ns_root: bool,
+    new_keyring: bool,
 ) -> Result<(), InitError> {
     // 0. Until exec this process is a copy of the runtime: nothing in the sandbox may ptrace it, read
     //    its memory or open its /proc/PID/exe (the host binary). exec makes the user's command dumpable.
@@ -384,16 +386,21 @@ fn prelude(
     // 3. Signals back to defaults: the spawner blocks SIGCHLD and Rust ignores SIGPIPE, and both would
     //    survive exec.
     reset_signals();
-    // 4. A session keyring of its own: the one inherited from the runtime is the host's. Joined while
-    //    this process is still host root: a keyring counts against its owner's key quota, and in user
-    //    namespaces every sandbox's root is the same host uid, whose quota (kernel.keys.maxkeys, 200
-    //    keys) they would share.
-    join_fresh_session_keyring().map_err(|e| InitError::Keyring { errno: e as i32 })?;
-    // 5. A process joining a sandbox's user namespace becomes its root now.
-    if become_user_ns_root {
-        become_root().map_err(|e| InitError::UserIds { errno: e as i32 })?;
+    // 4. A session keyring of its own: the one inherited from the runtime is the host's (unless the
+    //    helper that made this process joined one for it, see `enter_user_ns_as_root`).
+    if new_keyring {
+        join_fresh_session_keyring().map_err(|e| InitError::Keyring { errno: e as i32 })?;
     }
     Ok(())
+}
+
+/// In the helper of an exec into a sandbox with a user namespace, after it joined that namespace: a
+/// fresh session keyring, joined while still host root (a keyring counts against its owner's key
+/// quota, and every sandbox's root is the same host uid, whose quota of 200 keys they would share),
+/// then root of the namespace.
+pub fn enter_user_ns_as_root() -> Result<(), InitError> {
+    join_fresh_session_keyring().map_err(|e| InitError::Keyring { errno: e as i32 })?;
+    become_root().map_err(|e| InitError::UserIds { errno: e as i32 })
 }
 
 /// In a user namespace whose maps are written: become its root (host uid `IdMap.base`), without the

@@ -331,6 +331,11 @@ impl Spawner {
                 nix::sched::setns(fd, nix::sched::CloneFlags::empty())
                     .map_err(|e| InitError::Setns { ns: (*name).into(), errno: e as i32 })?;
             }
+            // Root of the sandbox's user namespace before the process exists: it never runs there as
+            // host root.
+            if user_ns {
+                sandbox_init::enter_user_ns_as_root()?;
+            }
             Ok(())
         };
         let (pid, helper, sync) = clone_via_helper(sync, joined, 0, || {
