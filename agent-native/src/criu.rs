@@ -144,6 +144,12 @@ impl Restore {
     }
 }
 
+/// Whether the CRIU binary has the user-namespace patch (it logs this message, and stock CRIU cannot).
+pub fn handles_user_namespaces(criu: &Path) -> bool {
+    const MARK: &[u8] = b"Forking the root task inside the external netns";
+    fs::read(criu).is_ok_and(|bin| bin.windows(MARK.len()).any(|w| w == MARK))
+}
+
 pub fn check_installed(criu: &Path) -> Result<()> {
     if criu.exists() {
         Ok(())

@@ -227,6 +227,13 @@ fn serve(args: ServeArgs) -> anyhow::Result<u8> {
                     u64::from(map.base) + u64::from(map.size) - 1
                 );
                 config.userns = Some(Arc::new(u));
+                if report.criu.is_some() && !forkspace_rt::criu::handles_user_namespaces(&config.criu) {
+                    log!(
+                        "warning: CRIU at {} lacks scripts/patches/criu-4.1.1-userns.patch: snapshots and restores of \
+                         sandboxes in user namespaces will fail. Fix: run scripts/install-criu.sh",
+                        config.criu.display()
+                    );
+                }
             }
             Err(e) => {
                 eprintln!("forkspace-rt: sandboxes cannot run in user namespaces here: {e:#}");

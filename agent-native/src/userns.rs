@@ -182,7 +182,10 @@ impl Userns {
         let ns = user_namespace(map).map_err(|source| UsernsError::Create { map: map.line().trim().into(), source })?;
         let u = Userns { map, ns, env_dir: env_dir.into(), dir: dir.into(), lowers: Mutex::new(HashMap::new()) };
         for p in probe.iter().chain([&env_dir]) {
-            drop(u.idmapped_clone(p, 0)?);
+            // A directory made later (an environment dir before its first build) is on its nearest
+            // existing ancestor's filesystem, most likely.
+            let existing = p.ancestors().find(|a| a.exists()).unwrap_or(Path::new("/"));
+            drop(u.idmapped_clone(existing, 0)?);
         }
         Ok(u)
     }
@@ -383,6 +386,20 @@ mod tests {
             "root:x:0:0::/root:/bin/sh\nnobody:x:65534:65534::/:/bin/false\nsvc:x:150000:150000::/:/bin/false\n";
         assert!(Ranges::Id.overlap(passwd, 100_000, 165_536).unwrap().starts_with("svc"));
         assert!(Ranges::Id.overlap(passwd, 200_000, 265_536).is_none());
+    }
+
+    #[test]
+    fn starts_before_the_environment_dir_exists_and_cleans_its_idmap_dir() {
+        // SAFETY: geteuid has no preconditions.
+        if unsafe { libc::geteuid() } != 0 {
+            eprintln!("skipped: user namespaces with a host range and idmapped mounts need root");
+            return;
+        }
+        let t = tempfile::tempdir().unwrap();
+        let (envs, idmap) = (t.path().join("data/envs"), t.path().join("data/idmap"));
+        let u = Userns::new(IdMap { base: 100_000, size: 65_536 }, &envs, &idmap, &[t.path()]).unwrap();
+        assert!(idmap.is_dir() && !envs.exists());
+        u.close();
     }
 
     #[test]
