@@ -1,13 +1,17 @@
 #!/usr/bin/env bash
-# CRIU >= 4.1 with the SO_PASSCRED fix (SANDBOX-FACTS.md §1). Uses the system criu only when it is >= 4.1 and
-# `criu check` passes; otherwise builds 4.1.1 from Debian trixie's source tarball with the patch in
-# recipes/criu, into $FORKSPACE_CACHE/criu (outside the clone), once.
+# CRIU 4.1.1 built from Debian trixie's source tarball with the patches in scripts/patches (SANDBOX-FACTS.md
+# §1): the SO_PASSCRED fix for kernels >= 6.16, and dump/restore/lazy restore of sandboxes in a user
+# namespace whose network namespace is the host's (criu-4.1.1-userns.patch). Built once into
+# $FORKSPACE_CACHE/criu (outside the clone); the build is keyed on the patch set, so a cache built with
+# other patches (or a link to a system criu, which has none of them) is rebuilt once, in place.
 set -euo pipefail
 . "$(dirname "$0")/lib/common.sh"
 need_root "installing CRIU"
-patch_file=$FORKSPACE_ROOT/scripts/patches/criu-4.1.1-so_passcred-6.16.patch
+patches=("$FORKSPACE_ROOT"/scripts/patches/criu-4.1.1-*.patch)
 bin=$FORKSPACE_CACHE/criu/bin/criu
+stamp=$bin.patchset
 rundir=/dev/shm/criu-run
+patchset=$(cat "${patches[@]}" | sha256sum | cut -d' ' -f1)
 
 criu_ok() { # $1 = criu binary; true when its version is >= 4.1 and `criu check` passes
   local v
@@ -18,14 +22,10 @@ criu_ok() { # $1 = criu binary; true when its version is >= 4.1 and `criu check`
 }
 
 mkdir -p "$rundir"
-if [ -x "$bin" ] && criu_ok "$bin"; then
-  log "criu $("$bin" --version | sed -n 's/^Version: *//p') at $bin"; exit 0
+if [ -x "$bin" ] && [ ! -L "$bin" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$patchset" ] && criu_ok "$bin"; then
+  log "criu $("$bin" --version | sed -n 's/^Version: *//p') at $bin (patch set ${patchset:0:12})"; exit 0
 fi
-if sys=$(command -v criu) && criu_ok "$sys"; then
-  # The socket-option fix only matters on kernels >= 6.16; a system build may lack it, so use ours there.
-  mkdir -p "$(dirname "$bin")"; ln -sf "$sys" "$bin"
-  log "using system criu at $sys"; exit 0
-fi
+[ -e "$bin" ] && log "criu at $bin lacks the current patch set (${patchset:0:12}): rebuilding it"
 
 src=$FORKSPACE_CACHE/criu/src
 apt_dir=$FORKSPACE_CACHE/criu/apt
@@ -46,10 +46,16 @@ build=$src/criu-4.1.1
 rm -rf "$build"
 tar -C "$src" -xf "$tarball"
 log "patching and building criu 4.1.1 (about 30 s)"
-patch -d "$build" -p1 < "$patch_file" >&2
+for p in "${patches[@]}"; do
+  log "  applying $(basename "$p")"
+  patch -d "$build" -p1 < "$p" >&2
+done
 make -C "$build" -j"$(nproc)" criu RUNDIR="$rundir" >"$src/build.log" 2>&1 ||
   { tail -n 30 "$src/build.log" >&2; die "criu build failed; full log in $src/build.log"; }
+criu_ok "$build/criu/criu" || { "$build/criu/criu" check >&2 || true; die "built criu fails 'criu check' on this kernel"; }
 mkdir -p "$(dirname "$bin")"
-install -m 0755 "$build/criu/criu" "$bin"
-criu_ok "$bin" || { "$bin" check >&2 || true; die "built criu fails 'criu check' on this kernel"; }
-log "criu $("$bin" --version | sed -n 's/^Version: *//p') at $bin"
+# A rename, so a criu that runs right now keeps its binary and the next one gets the new build whole.
+install -m 0755 "$build/criu/criu" "$bin.new"
+mv -f "$bin.new" "$bin"
+echo "$patchset" > "$stamp"
+log "criu $("$bin" --version | sed -n 's/^Version: *//p') at $bin (patch set ${patchset:0:12})"

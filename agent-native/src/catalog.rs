@@ -146,13 +146,32 @@ pub enum SnapshotState {
     Ready,
 }
 
-/// The fds of a sandbox a restore must supply again: its stdio pipes and its network namespace.
+/// The fds of a sandbox a restore must supply again: its stdio pipes and its network namespace; and the
+/// user namespace map its processes run under (its files must be mounted through the same one), absent
+/// for a sandbox without a user namespace (--no-userns, or made before they existed). Every value is a
+/// number, as clients of the runtime expect.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ExternalIds {
     pub stdout_pipe: u64,
     pub stderr_pipe: u64,
     pub netns: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    userns_base: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    userns_size: Option<u32>,
+}
+
+impl ExternalIds {
+    pub fn new(stdout_pipe: u64, stderr_pipe: u64, netns: u64, userns: Option<crate::userns::IdMap>) -> ExternalIds {
+        let (userns_base, userns_size) = (userns.map(|m| m.base), userns.map(|m| m.size));
+        ExternalIds { stdout_pipe, stderr_pipe, netns, userns_base, userns_size }
+    }
+
+    /// The user namespace map of the sandbox's processes.
+    pub fn userns(&self) -> Option<crate::userns::IdMap> {
+        Some(crate::userns::IdMap { base: self.userns_base?, size: self.userns_size? })
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -630,11 +649,22 @@ mod tests {
             label: Some("first".into()),
             spec: spec(),
             layers: vec![],
-            external: ExternalIds { stdout_pipe: 1, stderr_pipe: 2, netns: 3 },
+            external: ExternalIds::new(1, 2, 3, None),
             memory_bytes: 0,
             fs_bytes: 0,
             created_at_ms: 2,
         }
+    }
+
+    #[test]
+    fn external_ids_keep_their_user_namespace_map_as_numbers() {
+        let m = crate::userns::IdMap { base: 100_000, size: 65_536 };
+        let json = serde_json::to_value(ExternalIds::new(1, 2, 3, Some(m))).unwrap();
+        assert_eq!(json, serde_json::json!({"stdoutPipe": 1, "stderrPipe": 2, "netns": 3, "usernsBase": 100000, "usernsSize": 65536}));
+        assert_eq!(serde_json::from_value::<ExternalIds>(json).unwrap().userns(), Some(m));
+        let old: ExternalIds = serde_json::from_str(r#"{"stdoutPipe":1,"stderrPipe":2,"netns":3}"#).unwrap();
+        assert_eq!(old.userns(), None, "a row from before user namespaces has none");
+        assert_eq!(serde_json::to_value(old).unwrap().as_object().unwrap().len(), 3);
     }
 
     #[test]

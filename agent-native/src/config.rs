@@ -1,6 +1,9 @@
 //! Where the runtime keeps its state, and which external tools it uses.
 
 use std::path::PathBuf;
+use std::sync::Arc;
+
+use crate::userns::{IdMap, Userns};
 
 /// Paths and names one runtime instance owns. Two runtimes with different configs (a user's and a test
 /// suite's) never touch each other's sandboxes, cgroups or files.
@@ -22,6 +25,8 @@ pub struct Config {
     pub cache_max_bytes: u64,
     /// How long a sandbox outlives its owning client before it is destroyed.
     pub orphan_grace_ms: u64,
+    /// The user namespace map new sandboxes run under, with its idmapped mounts; None with --no-userns.
+    pub userns: Option<Arc<Userns>>,
 }
 
 impl Config {
@@ -31,5 +36,15 @@ impl Config {
 
     pub fn sandbox_dir(&self, id: &str) -> PathBuf {
         self.sandboxes_dir().join(id)
+    }
+
+    /// The id map new sandboxes get (the owner of what the runtime writes into them).
+    pub fn ids(&self) -> Option<IdMap> {
+        self.userns.as_ref().map(|u| u.map)
+    }
+
+    /// Where idmapped environment lowers stay attached while the runtime runs.
+    pub fn idmap_dir(&self) -> PathBuf {
+        self.data_dir.join("idmap")
     }
 }

@@ -12,6 +12,8 @@ use std::time::{Duration, Instant};
 pub const NETNS_FD: i32 = 9;
 pub const STDOUT_FD: i32 = 10;
 pub const STDERR_FD: i32 = 11;
+/// An open /dev/userfaultfd for a lazy restore into a user namespace (see `Restore::user_ns`).
+pub const UFFD_DEV_FD: i32 = 12;
 
 #[derive(Debug, thiserror::Error)]
 pub enum CriuError {
@@ -34,6 +36,9 @@ pub struct Dump {
     pub netns_ino: u64,
     pub freezer: PathBuf,
     pub leave_running: bool,
+    /// The host id of root of the sandbox's user namespace: a restore's tasks read their images
+    /// themselves, so the images become that id's (see `share_images`).
+    pub restorer_id: Option<u32>,
 }
 
 impl Dump {
@@ -72,6 +77,10 @@ pub struct Restore {
     pub stdout_pipe: u64,
     pub stderr_pipe: u64,
     pub lazy: bool,
+    /// The tasks come back in a user namespace. Lazily, they need /dev/userfaultfd (they may not call
+    /// userfaultfd(2) there), which criu, inside the sandbox's devices cgroup, cannot open: it expects
+    /// the device on UFFD_DEV_FD.
+    pub user_ns: bool,
 }
 
 impl Restore {
@@ -104,8 +113,16 @@ impl Restore {
         ];
         if self.lazy {
             a.push("--lazy-pages".into());
+            if self.user_ns {
+                a.extend(["--inherit-fd".into(), format!("fd[{UFFD_DEV_FD}]:dev-userfaultfd")]);
+            }
         }
         a
+    }
+
+    /// Whether the restore expects /dev/userfaultfd on UFFD_DEV_FD.
+    pub fn needs_dev_uffd(&self) -> bool {
+        self.lazy && self.user_ns
     }
 
     /// Arguments for the `criu lazy-pages` daemon that serves this restore's pages.
@@ -125,6 +142,12 @@ impl Restore {
     pub fn lazy_socket(&self) -> PathBuf {
         self.work.join("lazy-pages.socket")
     }
+}
+
+/// Whether the CRIU binary has the user-namespace patch (it logs this message, and stock CRIU cannot).
+pub fn handles_user_namespaces(criu: &Path) -> bool {
+    const MARK: &[u8] = b"Forking the root task inside the external netns";
+    fs::read(criu).is_ok_and(|bin| bin.windows(MARK.len()).any(|w| w == MARK))
 }
 
 pub fn check_installed(criu: &Path) -> Result<()> {
@@ -159,7 +182,28 @@ pub async fn dump(criu: &Path, d: &Dump) -> Result<Duration> {
         let log = d.images.join("dump.log");
         return Err(CriuError::Failed { op: "dump", status: out.status.to_string(), tail: log_tail(&log), log });
     }
+    if let Some(id) = d.restorer_id {
+        share_images(&d.images, id).map_err(|source| CriuError::Io { path: d.images.clone(), source })?;
+    }
     Ok(t0.elapsed())
+}
+
+/// Gives an image directory and its images to `id`, as uid and gid (modes stay 0700 and 0600): a
+/// restore's tasks read their images themselves through criu's open directory, as root of their user
+/// namespace, host id `id` (and, before criu has written its id maps, through criu's usernsd: see
+/// scripts/patches/criu-4.1.1-userns.patch). Nothing else runs as that host id, and sandboxes cannot
+/// walk into the private data dir.
+pub fn share_images(images: &Path, id: u32) -> std::io::Result<()> {
+    let (owner, group) = (Some(nix::unistd::Uid::from_raw(id)), Some(nix::unistd::Gid::from_raw(id)));
+    for entry in fs::read_dir(images)? {
+        let entry = entry?;
+        // Logs are the runtime's, not read by a restore.
+        if entry.file_type()?.is_file() && !entry.file_name().as_encoded_bytes().ends_with(b".log") {
+            nix::unistd::chown(&entry.path(), owner, group)?;
+        }
+    }
+    nix::unistd::chown(images, owner, group)?;
+    Ok(())
 }
 
 /// The errors of a criu log (its last lines when it has none), without the rlimit warning every run on
@@ -196,6 +240,7 @@ mod tests {
             netns_ino: 4026532000,
             freezer: "/fz/sbx".into(),
             leave_running: true,
+            restorer_id: None,
         };
         let a = d.args().join(" ");
         assert!(a.starts_with("dump -t 42 -D /s/criu"));
@@ -217,15 +262,45 @@ mod tests {
             stdout_pipe: 11,
             stderr_pipe: 12,
             lazy: false,
+            user_ns: true,
         };
         let a = r.args().join(" ");
         assert!(a.contains("--root /r --restore-detached --pidfile /w/pid --manage-cgroups=ignore"));
         assert!(a.contains("--inherit-fd fd[9]:extnet --inherit-fd fd[10]:pipe:[11] --inherit-fd fd[11]:pipe:[12]"));
         assert!(!a.contains("--lazy-pages"));
-        let lazy = Restore { lazy: true, ..r };
-        assert!(lazy.args().join(" ").ends_with("--lazy-pages"));
+        assert!(!r.needs_dev_uffd() && !a.contains("dev-userfaultfd"));
+        let lazy = Restore { lazy: true, ..r.clone() };
+        assert!(lazy.args().join(" ").ends_with("--lazy-pages --inherit-fd fd[12]:dev-userfaultfd"));
+        assert!(lazy.needs_dev_uffd());
+        let plain = Restore { user_ns: false, ..lazy.clone() };
+        assert!(plain.args().join(" ").ends_with("--lazy-pages") && !plain.needs_dev_uffd());
         assert_eq!(lazy.lazy_pages_args().join(" "), "lazy-pages -D /i -W /w -o lazy-pages.log -v2");
         assert_eq!(lazy.lazy_socket(), PathBuf::from("/w/lazy-pages.socket"));
+    }
+
+    #[test]
+    fn shared_images_belong_to_the_restorer_and_stay_private() {
+        use std::os::unix::fs::{MetadataExt, PermissionsExt};
+        // SAFETY: geteuid has no preconditions.
+        if unsafe { libc::geteuid() } != 0 {
+            eprintln!("skipped: chown needs root");
+            return;
+        }
+        let t = tempfile::tempdir().unwrap();
+        let data = t.path().join("data");
+        let images = data.join("snapshots/snap-1/criu");
+        crate::data_dir::create_private_dir(&images).unwrap();
+        for f in ["core-1.img", "dump.log"] {
+            fs::write(images.join(f), "x").unwrap();
+            fs::set_permissions(images.join(f), fs::Permissions::from_mode(0o600)).unwrap();
+        }
+        share_images(&images, 100_000).unwrap();
+        crate::data_dir::seal(&data).unwrap();
+        let meta = |f: &str| fs::metadata(images.join(f)).unwrap();
+        assert_eq!((meta("").uid(), meta("").gid(), meta("").mode() & 0o7777), (100_000, 100_000, 0o700));
+        let core = meta("core-1.img");
+        assert_eq!((core.uid(), core.gid(), core.mode() & 0o7777), (100_000, 100_000, 0o600));
+        assert_eq!(meta("dump.log").uid(), 0, "the runtime's log stays root's");
     }
 
     #[test]

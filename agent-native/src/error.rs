@@ -75,6 +75,8 @@ pub enum Error {
     BadCount { count: usize, max: usize },
     #[error("this host has no freezer cgroup (v1 freezer or v2 cgroup.freeze), which snapshots need")]
     NoFreezer,
+    #[error("snapshot {snapshot} cannot be restored by this runtime: {why}")]
+    UsernsMismatch { snapshot: String, why: String },
 }
 
 impl Error {
@@ -108,7 +110,7 @@ impl Error {
             Error::Task(_) => codes::INTERNAL_ERROR,
             Error::Layer(_) | Error::Io(..) | Error::NoFreezer => codes::RUNTIME_FAILED,
             Error::Catalog(_) => codes::INTERNAL_ERROR,
-            Error::Criu(crate::criu::CriuError::Missing { .. }) => codes::UNSUPPORTED,
+            Error::Criu(crate::criu::CriuError::Missing { .. }) | Error::UsernsMismatch { .. } => codes::UNSUPPORTED,
             Error::Criu(_) => codes::CHECKPOINT_FAILED,
             Error::SandboxNotFound(_) => codes::SANDBOX_NOT_FOUND,
             Error::SnapshotNotFound(_) => codes::SNAPSHOT_NOT_FOUND,

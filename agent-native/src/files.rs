@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::Error;
 use crate::safe_fs::{self, DirEntry};
 use crate::service::Runtime;
+use crate::userns::{as_sandbox_owner, IdMap};
 use crate::views;
 
 /// Largest chunk one request may carry or ask for.
@@ -67,11 +68,12 @@ fn files_err(e: safe_fs::SafeFsError) -> Error {
     Error::Sandbox(e.into())
 }
 
-/// The live root of a sandbox that may be written to (running or paused).
-fn writable_root(rt: &Runtime, id: &str) -> Result<std::path::PathBuf, Error> {
+/// The live root of a sandbox that may be written to (running or paused), and its user namespace map
+/// (what the runtime writes there belongs to sandbox root).
+fn writable_root(rt: &Runtime, id: &str) -> Result<(std::path::PathBuf, Option<IdMap>), Error> {
     let live = rt.live.get(id).ok_or_else(|| crate::live::not_live(rt, id))?;
     live.touch();
-    Ok(live.rootfs.clone())
+    Ok((live.rootfs.clone(), live.external.userns()))
 }
 
 pub fn write(rt: &Arc<Runtime>, p: WriteParams) -> Result<serde_json::Value, Error> {
@@ -82,8 +84,9 @@ pub fn write(rt: &Arc<Runtime>, p: WriteParams) -> Result<serde_json::Value, Err
         return Err(Error::TooLarge { what: "a file chunk", size: data.len(), max: MAX_CHUNK });
     }
     let mode = crate::plan::file_mode(p.mode, "mode")?;
-    let root = writable_root(rt, &p.sandbox_id)?;
-    safe_fs::write_at(&root, &p.path, p.offset, &data, mode, p.truncate).map_err(files_err)?;
+    let (root, ids) = writable_root(rt, &p.sandbox_id)?;
+    as_sandbox_owner(ids, || safe_fs::write_at(&root, &p.path, p.offset, &data, mode, p.truncate))
+        .map_err(files_err)?;
     Ok(serde_json::json!({ "path": p.path, "written": data.len(), "end": p.offset + data.len() as u64 }))
 }
 
@@ -104,7 +107,7 @@ pub fn list(rt: &Arc<Runtime>, p: PathParams) -> Result<Vec<DirEntry>, Error> {
 }
 
 pub fn remove(rt: &Arc<Runtime>, p: PathParams) -> Result<(), Error> {
-    let root = writable_root(rt, &p.id)?;
+    let (root, ids) = writable_root(rt, &p.id)?;
     if !p.recursive {
         if let safe_fs::Entry::Dir { .. } = safe_fs::entry(&root, &p.path).map_err(files_err)? {
             if !safe_fs::list_dir(&root, &p.path).map_err(files_err)?.is_empty() {
@@ -115,5 +118,5 @@ pub fn remove(rt: &Arc<Runtime>, p: PathParams) -> Result<(), Error> {
             }
         }
     }
-    safe_fs::remove(&root, &p.path).map_err(files_err)
+    as_sandbox_owner(ids, || safe_fs::remove(&root, &p.path)).map_err(files_err)
 }

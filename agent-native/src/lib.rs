@@ -43,6 +43,7 @@ pub mod spawner;
 pub mod spec;
 pub mod terminal;
 pub mod tuning;
+pub mod userns;
 pub mod views;
 
 /// Writes one line to stderr (the agent sends the runtime's stderr to its log file).

@@ -29,6 +29,7 @@ use crate::safe_fs;
 use crate::service::Runtime;
 use crate::spawner::ExitStatus;
 use crate::spec::{FileSpec, Limits};
+use crate::userns::{self, IdMap};
 
 /// pid 1 of a sandbox started without a command: a shell that idles, in every environment.
 pub const KEEPALIVE: [&str; 3] = ["/bin/sh", "-c", "while :; do sleep 3600; done"];
@@ -246,15 +247,15 @@ pub fn limits_of(spec: &SandboxSpec) -> Limits {
 
 /// Places files into a sandbox's root off the async workers (the disk, and whatever the sandbox left at
 /// those paths, may take their time).
-pub async fn place_files(root: PathBuf, files: Vec<plan::FilePlan>) -> Result<(), Error> {
+pub async fn place_files(ids: Option<IdMap>, root: PathBuf, files: Vec<plan::FilePlan>) -> Result<(), Error> {
     if files.is_empty() {
         return Ok(());
     }
     tokio::task::spawn_blocking(move || {
-        for f in &files {
-            safe_fs::write_file(&root, &f.path, &f.content, f.mode).map_err(|e| Error::Sandbox(e.into()))?;
-        }
-        Ok(())
+        userns::as_sandbox_owner(ids, || {
+            files.iter().try_for_each(|f| safe_fs::write_file(&root, &f.path, &f.content, f.mode))
+        })
+        .map_err(|e| Error::Sandbox(e.into()))
     })
     .await
     .map_err(|e| Error::Task(e.to_string()))?
@@ -289,20 +290,18 @@ pub async fn create(rt: &Arc<Runtime>, p: CreateParams) -> Result<Arc<LiveSandbo
         .map_err(|e| Error::Io("create the sandbox directory", rootfs.clone(), e))?;
     let overlay_dirs =
         overlay::OverlayDirs { upper: layer.upper.clone(), work: layer.work.clone(), rootfs: rootfs.clone() };
-    overlay::mount_overlay(&[env_root.as_path()], &overlay_dirs).map_err(|e| Error::Sandbox(e.into()))?;
+    overlay::mount_overlay(&[env_root.as_path()], &overlay_dirs, rt.config.userns.as_deref())
+        .map_err(|e| Error::Sandbox(e.into()))?;
     undo.mounted = Some(rootfs.clone());
-    place_files(rootfs.clone(), files).await?;
+    place_files(rt.config.ids(), rootfs.clone(), files).await?;
     let cgroup = rt.layout.create(&rt.config.cgroup_parent, &id, &limits).map_err(|e| Error::Sandbox(e.into()))?;
     undo.cgroup = Some(cgroup.clone());
     process.cgroup_procs = cgroup.procs_files();
     let init = crate::sandbox_init::InitPlan { rootfs: rootfs.clone(), hostname: id.clone(), process, pooled: false };
     let pipes = StdioPipes::new()?;
     let spawned = rt.spawner.spawn(&init, &[pipes.out_w.as_fd(), pipes.err_w.as_fd()]).await?;
-    let external = ExternalIds {
-        stdout_pipe: pipes.stdout_ino(),
-        stderr_pipe: pipes.stderr_ino(),
-        netns: netns_inode(spawned.pid).unwrap_or(0),
-    };
+    let external =
+        ExternalIds::new(pipes.stdout_ino(), pipes.stderr_ino(), netns_inode(spawned.pid).unwrap_or(0), rt.config.ids());
     undo.disarm();
     let live = Arc::new(LiveSandbox {
         id: id.clone(),
@@ -424,6 +423,7 @@ async fn console_pump(
     }
 }
 
+/// Places files into a sandbox's rootfs, owned by sandbox root.
 /// A running (not paused) sandbox, or why not.
 pub fn running(rt: &Runtime, id: &str) -> Result<Arc<LiveSandbox>, Error> {
     match rt.live.get(id) {
@@ -457,7 +457,7 @@ pub async fn exec(rt: &Arc<Runtime>, conn: &Arc<Connection>, p: ExecParams) -> R
     let (mut process, stdin) = plan::process(&command, &live.id, &rt.host)?;
     process.cgroup_procs = live.cgroup.procs_files();
     let timeout = plan::timeout(p.timeout_ms)?;
-    place_files(live.rootfs.clone(), plan::files(&p.files, &process.cwd)?).await?;
+    place_files(live.external.userns(), live.rootfs.clone(), plan::files(&p.files, &process.cwd)?).await?;
     let registration = rt.execs.register(&p.exec_id, conn.id, &live.id, live.environment)?;
     live.running_execs.fetch_add(1, Ordering::SeqCst);
     live.touch();

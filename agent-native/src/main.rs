@@ -11,6 +11,7 @@ use clap::{Args, Parser, Subcommand};
 use forkspace_rt::config::Config;
 use forkspace_rt::plan::HostFacts;
 use forkspace_rt::service::{Runtime, METHODS, NOTIFICATIONS};
+use forkspace_rt::userns::{IdMap, Userns};
 use forkspace_rt::{catalog, codes, envs, layers, lifecycle, log, pool, preflight, reconcile, rpc, spawner, tuning};
 
 #[derive(Parser)]
@@ -87,6 +88,17 @@ struct ServeArgs {
     /// comma-separated: io_uring, vsock (AF_VSOCK sockets), packet (AF_PACKET sockets). See SECURITY.md.
     #[arg(long, env = "FORKSPACE_SECCOMP_ALLOW", default_value = "")]
     seccomp_allow: String,
+    /// Run sandboxes without user namespaces: their root is then host root (uid 0), confined only by the
+    /// capability set, seccomp and the devices cgroup. For hosts without idmapped mounts (Linux < 5.12, or
+    /// a data or environment directory on a filesystem without them); the runtime says when it needs it.
+    #[arg(long, env = "FORKSPACE_NO_USERNS")]
+    no_userns: bool,
+    /// First host uid and gid of the range sandbox ids map to: sandbox root is this host id.
+    #[arg(long, env = "FORKSPACE_USERNS_BASE", default_value_t = IdMap::DEFAULT_BASE)]
+    userns_base: u32,
+    /// How many ids the range has (sandbox ids 0 to size-1).
+    #[arg(long, env = "FORKSPACE_USERNS_SIZE", default_value_t = IdMap::DEFAULT_SIZE)]
+    userns_size: u32,
     #[command(flatten)]
     criu: CriuArg,
 }
@@ -143,7 +155,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<u8> {
         }
         return Ok(EXIT_HOST_UNSUITABLE);
     };
-    let config = Config {
+    let mut config = Config {
         env_dir: args.env_dir.unwrap_or_else(|| args.data_dir.join("envs")),
         data_dir: args.data_dir,
         socket: args.socket,
@@ -152,6 +164,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<u8> {
         debian_mirror: args.debian_mirror.clone(),
         cache_max_bytes: args.cache_max_bytes,
         orphan_grace_ms: args.orphan_grace_ms,
+        userns: None,
     };
     for dir in [&config.data_dir, &config.sandboxes_dir()] {
         forkspace_rt::data_dir::create_private_dir(dir).with_context(|| format!("creating {}", dir.display()))?;
@@ -191,6 +204,44 @@ fn serve(args: ServeArgs) -> anyhow::Result<u8> {
     if done != reconcile::Reconciled::default() {
         log!("reconciled after a previous run: {done:?}");
     }
+    if args.no_userns {
+        log!(
+            "warning: --no-userns: sandboxes run without user namespaces; their root is host root (uid 0), \
+             confined by capabilities, seccomp and the devices cgroup only"
+        );
+    } else {
+        let map = IdMap { base: args.userns_base, size: args.userns_size };
+        let made = map.check().map_err(anyhow::Error::msg).and_then(|()| {
+            let store_root = match &store {
+                layers::Store::Btrfs(pool) => pool.mount.clone(),
+                layers::Store::Copy { .. } => config.data_dir.clone(),
+            };
+            Ok(Userns::new(map, &config.env_dir, &config.idmap_dir(), &[&config.sandboxes_dir(), &store_root])?)
+        });
+        match made {
+            Ok(u) => {
+                log!(
+                    "sandboxes run in user namespaces: their ids 0-{} are host ids {}-{}",
+                    map.size - 1,
+                    map.base,
+                    u64::from(map.base) + u64::from(map.size) - 1
+                );
+                config.userns = Some(Arc::new(u));
+                if report.criu.is_some() && !forkspace_rt::criu::handles_user_namespaces(&config.criu) {
+                    log!(
+                        "warning: CRIU at {} lacks scripts/patches/criu-4.1.1-userns.patch: snapshots and restores of \
+                         sandboxes in user namespaces will fail. Fix: run scripts/install-criu.sh",
+                        config.criu.display()
+                    );
+                }
+            }
+            Err(e) => {
+                eprintln!("forkspace-rt: sandboxes cannot run in user namespaces here: {e:#}");
+                store.close();
+                return Ok(EXIT_HOST_UNSUITABLE);
+            }
+        }
+    }
     layout.prepare_parent(&config.cgroup_parent)?;
     let mut settings = Vec::new();
     if !args.no_expedite_rcu {
@@ -206,7 +257,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<u8> {
     }
     let mut tuning = tuning::Tuning::apply(&settings);
     // Before any thread exists: the spawner must be forked from a single-threaded process.
-    let spawner_fd = spawner::start().context("starting the spawner process")?;
+    let spawner_fd = spawner::start(config.ids()).context("starting the spawner process")?;
     let host = HostFacts {
         cpus: num_cpus(),
         memory_bytes: total_memory(),
@@ -262,6 +313,9 @@ fn serve(args: ServeArgs) -> anyhow::Result<u8> {
         // Persistent sandboxes end with the runtime; a snapshot of each lets `start` bring it back.
         runtime.stop_all().await;
         runtime.store.close();
+        if let Some(u) = &config.userns {
+            u.close();
+        }
         layout.remove_parent(&config.cgroup_parent);
         log!("stopped");
         anyhow::Ok(())

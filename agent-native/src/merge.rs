@@ -378,7 +378,7 @@ pub fn merge(rt: &Arc<Runtime>, from: &str, into: &str, strategy: Strategy) -> R
         // Parents before children, deletions of whole trees first (their entries then need nothing).
         actions.sort_by(|Action::Write(a, _), Action::Write(b, _)| a.cmp(b));
         for Action::Write(path, st) in actions {
-            if apply(&target.rootfs, &theirs.root, &path, &st)? {
+            if crate::userns::as_sandbox_owner(target.external.userns(), || apply(&target.rootfs, &theirs.root, &path, &st))? {
                 set_id_stripped.push(path.clone());
             }
             applied.push(path);

@@ -1,14 +1,20 @@
-//! Namespaces: the clone3 call that puts a new process into fresh pid, mount, uts, ipc and net
-//! namespaces, and the loopback bring-up inside a new network namespace.
+//! Namespaces: the clone3 calls that put a new process into fresh namespaces, and the network
+//! namespace a sandbox gets (loopback up).
 
 use std::os::fd::{FromRawFd, OwnedFd};
 
 use nix::errno::Errno;
 
-/// The namespaces every sandbox gets. No user namespace: CRIU restores them unreliably, so isolation of
-/// root comes from the capability set and the devices cgroup instead (see caps.rs).
+/// The namespaces a sandbox gets without a user namespace (--no-userns): its root is host root,
+/// confined by the capability set, seccomp and the devices cgroup (see caps.rs).
 pub const SANDBOX_NAMESPACES: u64 =
     (libc::CLONE_NEWPID | libc::CLONE_NEWNS | libc::CLONE_NEWUTS | libc::CLONE_NEWIPC | libc::CLONE_NEWNET) as u64;
+
+/// The namespaces a sandbox's first process is cloned into with a user namespace. Not the network one:
+/// that is made before (`new_network`), owned by the initial user namespace, so that the host can set it
+/// up and CRIU can hand it over as external; root in the sandbox cannot reconfigure it.
+pub const SANDBOX_NAMESPACES_USERNS: u64 =
+    (libc::CLONE_NEWUSER | libc::CLONE_NEWPID | libc::CLONE_NEWNS | libc::CLONE_NEWUTS | libc::CLONE_NEWIPC) as u64;
 
 pub enum Forked {
     Child,
@@ -84,11 +90,26 @@ pub fn loopback_up() -> Result<(), Errno> {
     Ok(())
 }
 
-/// fork(2) whose child becomes a sibling (CLONE_PARENT): used after setns into a pid namespace, where
-/// only children enter it, so the new process is the spawner's child and is reaped there. Returns the
+/// Moves the caller into a new network namespace with lo up. With `low_ports`, any user in it may bind
+/// ports below 1024: root in a sandbox's user namespace has no CAP_NET_BIND_SERVICE over a namespace
+/// the initial one owns.
+pub fn new_network(low_ports: bool) -> Result<(), Errno> {
+    nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET)?;
+    loopback_up()?;
+    if low_ports {
+        // /proc/sys/net is the caller's network namespace's.
+        std::fs::write("/proc/sys/net/ipv4/ip_unprivileged_port_start", "0")
+            .map_err(|e| Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)))?;
+    }
+    Ok(())
+}
+
+/// fork(2) into new `namespaces` whose child becomes a sibling (CLONE_PARENT), so it is the spawner's
+/// child and is reaped there: used by helpers after setns into a pid namespace (where only children
+/// enter it) and to clone into a user namespace from a helper that prepared the others. Returns the
 /// child's pid in the parent, None in the child.
-pub fn clone_sibling() -> Result<Option<i32>, Errno> {
-    let args = CloneArgs { flags: libc::CLONE_PARENT as u64, ..Default::default() };
+pub fn clone_sibling(namespaces: u64) -> Result<Option<i32>, Errno> {
+    let args = CloneArgs { flags: namespaces | libc::CLONE_PARENT as u64, ..Default::default() };
     // SAFETY: clone3 with no stack behaves like fork (see clone_into_namespaces); the caller is a
     // single-threaded helper process.
     let rc = unsafe { libc::syscall(libc::SYS_clone3, &args as *const CloneArgs, std::mem::size_of::<CloneArgs>()) };

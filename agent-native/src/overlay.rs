@@ -8,6 +8,8 @@ use std::path::{Path, PathBuf};
 use nix::errno::Errno;
 use nix::mount::{mount, umount2, MntFlags, MsFlags};
 
+use crate::userns::Userns;
+
 #[derive(Debug, thiserror::Error)]
 pub enum OverlayError {
     #[error("cannot create {path}: {source}")]
@@ -18,6 +20,8 @@ pub enum OverlayError {
     Mount { target: PathBuf, options: String, errno: Errno },
     #[error("cannot unmount {target}: {errno}")]
     Unmount { target: PathBuf, errno: Errno },
+    #[error(transparent)]
+    Idmapped(Box<crate::userns::UsernsError>),
 }
 
 type Result<T> = std::result::Result<T, OverlayError>;
@@ -59,17 +63,28 @@ pub fn options(lowers: &[&Path], dirs: &OverlayDirs) -> Result<String> {
     Ok(format!("lowerdir={lower},upperdir={},workdir={}", dirs.upper.display(), dirs.work.display()))
 }
 
-pub fn mount_overlay(lowers: &[&Path], dirs: &OverlayDirs) -> Result<()> {
-    mount_with(dirs, options(lowers, dirs)?)
+/// Mounts the overlay of `dirs` over `lowers` (top-most first) on `dirs.rootfs`; with a user namespace map,
+/// every layer is seen through it (userns.rs).
+pub fn mount_overlay(lowers: &[&Path], dirs: &OverlayDirs, userns: Option<&Userns>) -> Result<()> {
+    mount_as(lowers, dirs, userns, "")
 }
 
 /// An overlay whose writes never need to reach the disk (a sandbox that lives for one run): `volatile`
 /// skips the sync of the upper filesystem at unmount, which on a btrfs upper is a transaction commit.
-pub fn mount_volatile_overlay(lowers: &[&Path], dirs: &OverlayDirs) -> Result<()> {
-    mount_with(dirs, options(lowers, dirs)? + ",volatile")
+pub fn mount_volatile_overlay(lowers: &[&Path], dirs: &OverlayDirs, userns: Option<&Userns>) -> Result<()> {
+    mount_as(lowers, dirs, userns, ",volatile")
 }
 
-fn mount_with(dirs: &OverlayDirs, opts: String) -> Result<()> {
+fn mount_as(lowers: &[&Path], dirs: &OverlayDirs, userns: Option<&Userns>, extra: &str) -> Result<()> {
+    if let Some(u) = userns {
+        return u.mount_overlay(lowers, dirs, extra).map_err(|e| OverlayError::Idmapped(Box::new(e)));
+    }
+    mount_plain(lowers, dirs, extra)
+}
+
+/// The overlay mount itself, of layers as they are (userns.rs passes idmapped ones).
+pub fn mount_plain(lowers: &[&Path], dirs: &OverlayDirs, extra: &str) -> Result<()> {
+    let opts = options(lowers, dirs)? + extra;
     // Nothing a sandbox writes may act on the host: setuid files and device nodes are inert through
     // this mount (the sandbox's own copy of it allows its devices; see rootfs::allow_devices_in_child).
     mount(Some("overlay"), &dirs.rootfs, Some("overlay"), MsFlags::MS_NOSUID | MsFlags::MS_NODEV, Some(opts.as_str()))

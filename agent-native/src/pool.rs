@@ -360,7 +360,7 @@ pub async fn hand_over(w: &mut Warm, plan: &mut RunPlan) -> Result<Started, Erro
     }
     if !plan.files.is_empty() {
         let (root, files) = (w.sandbox.overlay.rootfs.clone(), std::mem::take(&mut plan.files));
-        crate::live::place_files(root, files).await?;
+        crate::live::place_files(w.sandbox.ids, root, files).await?;
     }
     let p = &plan.init.process;
     let handover = Handover {

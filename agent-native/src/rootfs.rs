@@ -44,6 +44,11 @@ pub fn allow_devices_in_child(rootfs: &Path) -> Result<(), Errno> {
     mount(None::<&str>, rootfs, None::<&str>, flags, None::<&str>)
 }
 
+/// Bind-mounts `rootfs` (with what is below it) onto itself, making it a mount of the caller's namespace.
+pub fn bind_onto_itself_in_child(rootfs: &Path) -> Result<(), Errno> {
+    mount(Some(rootfs), rootfs, None::<&str>, MsFlags::MS_BIND | MsFlags::MS_REC, None::<&str>)
+}
+
 /// /proc files that show the host's kernel state (keyrings, physical memory and page maps, timers, slab
 /// caches, vmalloc areas) are hidden behind the sandbox's /dev/null, as Docker's masked paths. (kallsyms shows no
 /// addresses without CAP_SYSLOG; each mask is a mount that every snapshot and branch carries, so only

@@ -14,8 +14,9 @@ use crate::config::Config;
 use crate::envs::remove_tree;
 use crate::layers::{LayerError, Store};
 use crate::overlay::{self, OverlayDirs, OverlayError};
-use crate::plan::RunPlan;
+use crate::plan::{FilePlan, RunPlan};
 use crate::safe_fs::{self, SafeFsError};
+use crate::userns::{self, IdMap};
 
 #[derive(Debug, thiserror::Error)]
 pub enum SandboxError {
@@ -39,6 +40,8 @@ pub struct Sandbox {
     pub dir: PathBuf,
     pub overlay: OverlayDirs,
     pub cgroup: Option<SandboxCgroup>,
+    /// Its user namespace map: what the runtime writes into its rootfs belongs to sandbox root.
+    pub ids: Option<IdMap>,
     mounted: bool,
     /// The pool subvolume holding its writable layer (btrfs store), deleted at release.
     layer: Option<PathBuf>,
@@ -61,6 +64,7 @@ impl Sandbox {
             overlay: OverlayDirs::under(&dir),
             dir,
             cgroup: None,
+            ids: config.ids(),
             mounted: false,
             layer: None,
         };
@@ -87,12 +91,10 @@ impl Sandbox {
             self.overlay.work = layer.work;
         }
         self.overlay.create()?;
-        overlay::mount_volatile_overlay(lowers, &self.overlay)?;
+        overlay::mount_volatile_overlay(lowers, &self.overlay, config.userns.as_deref())?;
         self.mounted = true;
         // Files go in through the mount, resolved inside the rootfs, before the first process exists.
-        for f in &plan.files {
-            safe_fs::write_file(&self.overlay.rootfs, &f.path, &f.content, f.mode)?;
-        }
+        self.write_files(&plan.files)?;
         let cgroup = layout.create(&config.cgroup_parent, &self.id, &plan.limits)?;
         plan.init.process.cgroup_procs = cgroup.procs_files();
         self.cgroup = Some(cgroup);
@@ -105,6 +107,14 @@ impl Sandbox {
             Some(layer) => Ok(crate::disk_quota::set_limit(layer, bytes).map_err(LayerError::from)?),
             None => Ok(()),
         }
+    }
+
+    /// Places files into the rootfs, owned by sandbox root.
+    pub fn write_files(&self, files: &[FilePlan]) -> Result<()> {
+        userns::as_sandbox_owner(self.ids, || {
+            files.iter().try_for_each(|f| safe_fs::write_file(&self.overlay.rootfs, &f.path, &f.content, f.mode))
+        })?;
+        Ok(())
     }
 
     /// Kills anything still running, unmounts, removes the cgroup and the directory.

@@ -105,6 +105,14 @@ pub enum InitError {
     Keyring { errno: i32 },
     #[error("setting the open-files limit failed: {}", errno_text(*errno))]
     Rlimit { errno: i32 },
+    #[error("making the sandbox's network namespace failed: {}", errno_text(*errno))]
+    Netns { errno: i32 },
+    #[error("cloning the sandbox process failed: {}", errno_text(*errno))]
+    Clone { errno: i32 },
+    #[error("becoming root of the sandbox's user namespace failed: {}", errno_text(*errno))]
+    UserIds { errno: i32 },
+    #[error("bind-mounting the rootfs {path} onto itself failed: {}", errno_text(*errno))]
+    BindRoot { path: String, errno: i32 },
     #[error("installing the seccomp filter failed: {}", errno_text(*errno))]
     Seccomp { errno: i32 },
     #[error("{command}: {}", exec_text(*errno))]
@@ -136,6 +144,10 @@ impl InitError {
             | InitError::Mask { errno, .. }
             | InitError::Keyring { errno }
             | InitError::Rlimit { errno }
+            | InitError::Netns { errno }
+            | InitError::Clone { errno }
+            | InitError::UserIds { errno }
+            | InitError::BindRoot { errno, .. }
             | InitError::Seccomp { errno }
             | InitError::Exec { errno, .. } => Some(*errno),
         }
@@ -160,20 +172,24 @@ const PR_SET_MEMORY_MERGE: libc::c_int = 67;
 /// Fd numbers the child arranges before anything else: 0-2 stdio, 3 the error pipe.
 const ERR_FD: RawFd = 3;
 
-/// The first process: runs the recipe and never returns (exec, or `_exit(127)` after reporting).
-pub fn init_in_child(plan: &InitPlan, stdio: &[RawFd], go: RawFd, err: RawFd) -> ! {
+/// The first process: runs the recipe and never returns (exec, or `_exit(127)` after reporting). With
+/// `userns`, it was cloned into a new user namespace (with the pid, mount, uts and ipc ones) from a
+/// helper that made its network namespace and allowed devices on its rootfs (spawner.rs).
+pub fn init_in_child(plan: &InitPlan, stdio: &[RawFd], go: RawFd, err: RawFd, userns: bool) -> ! {
     let mut report_fd = err;
-    let failure = match run_init(plan, stdio, go, err, &mut report_fd) {
+    let failure = match run_init(plan, stdio, go, err, &mut report_fd, userns) {
         Ok(never) => match never {},
         Err(e) => e,
     };
     report_and_exit(report_fd, &failure)
 }
 
-/// A later process, already in the sandbox's namespaces (the spawner's helper did the setns).
-pub fn exec_in_child(plan: &ProcessPlan, stdio: &[RawFd], go: RawFd, err: RawFd) -> ! {
+/// A later process, already in the sandbox's namespaces (the spawner's helper did the setns). With
+/// `userns`, the helper joined the sandbox's user namespace too, gave it a fresh session keyring and
+/// made it root there (`enter_user_ns_as_root`), so it never runs as host root in the sandbox.
+pub fn exec_in_child(plan: &ProcessPlan, stdio: &[RawFd], go: RawFd, err: RawFd, userns: bool) -> ! {
     let mut report_fd = err;
-    let failure = match prelude(plan, stdio, go, err, &mut report_fd).and_then(|()| finish(plan)) {
+    let failure = match prelude(plan, stdio, go, err, &mut report_fd, !userns).and_then(|()| finish(plan)) {
         Ok(never) => match never {},
         Err(e) => e,
     };
@@ -199,8 +215,12 @@ fn run_init(
     go: RawFd,
     err: RawFd,
     report_fd: &mut RawFd,
+    userns: bool,
 ) -> Result<Never, InitError> {
-    prelude(&plan.process, stdio, go, err, report_fd)?;
+    // In a user namespace this process stays host root (an id it has no name for) until it has left
+    // the host's tree: as the owner of the private data dir it may still walk to the rootfs. Nothing
+    // else runs in the sandbox yet.
+    prelude(&plan.process, stdio, go, err, report_fd, true)?;
     // Now that the spawner has moved us into the sandbox's cgroups, they become the root of our own
     // cgroup namespace: /proc/self/cgroup shows "/" and nothing of the host's hierarchy.
     nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWCGROUP)
@@ -209,8 +229,16 @@ fn run_init(
     // 4. Mounts, all before pivot_root because they name host paths.
     let root = plan.rootfs.as_path();
     rootfs::make_private_in_child().map_err(|e| InitError::MakePrivate { errno: e as i32 })?;
-    rootfs::allow_devices_in_child(root)
-        .map_err(|e| InitError::Remount { path: root.display().to_string(), errno: e as i32 })?;
+    if userns {
+        // Mounts copied into a user namespace are locked to their parents, and pivot_root refuses such
+        // a root: a bind mount of the rootfs onto itself is a mount of our own (with the same flags,
+        // still locked: the helper already allowed devices on it, and nosuid stays).
+        rootfs::bind_onto_itself_in_child(root)
+            .map_err(|e| InitError::BindRoot { path: root.display().to_string(), errno: e as i32 })?;
+    } else {
+        rootfs::allow_devices_in_child(root)
+            .map_err(|e| InitError::Remount { path: root.display().to_string(), errno: e as i32 })?;
+    }
     rootfs::mount_proc_in_child(root)
         .map_err(|e| InitError::MountProc { path: show(root, "proc"), errno: e as i32 })?;
     for entry in rootfs::PROC_READONLY {
@@ -224,14 +252,20 @@ fn run_init(
     rootfs::mount_devpts_in_child(root)
         .map_err(|e| InitError::MountDevpts { path: show(root, "dev/pts"), errno: e as i32 })?;
 
-    // 5. Identity and network of the new uts and net namespaces.
+    // 5. Identity and network of the new uts and net namespaces (a user namespace's network namespace
+    //    came ready from the helper).
     nix::unistd::sethostname(&plan.hostname)
         .map_err(|e| InitError::Hostname { hostname: plan.hostname.clone(), errno: e as i32 })?;
-    ns::loopback_up().map_err(|e| InitError::Loopback { errno: e as i32 })?;
+    if !userns {
+        ns::loopback_up().map_err(|e| InitError::Loopback { errno: e as i32 })?;
+    }
 
     // 6. Into the rootfs; the host's tree is gone from here on.
     rootfs::pivot_in_child(root)
         .map_err(|e| InitError::PivotRoot { path: root.display().to_string(), errno: e as i32 })?;
+    if userns {
+        become_root().map_err(|e| InitError::UserIds { errno: e as i32 })?;
+    }
     if plan.pooled {
         let process = wait_for_handover(&plan.process, report_fd)?;
         return finish(&process);
@@ -327,8 +361,15 @@ fn read_exact(fd: RawFd, mut buf: &mut [u8]) -> Result<(), Errno> {
     Ok(())
 }
 
-/// Steps 1-3, shared by every sandbox process.
-fn prelude(plan: &ProcessPlan, stdio: &[RawFd], go: RawFd, err: RawFd, report_fd: &mut RawFd) -> Result<(), InitError> {
+/// Steps 1-4, shared by every sandbox process.
+fn prelude(
+    plan: &ProcessPlan,
+    stdio: &[RawFd],
+    go: RawFd,
+    err: RawFd,
+    report_fd: &mut RawFd,
+    new_keyring: bool,
+) -> Result<(), InitError> {
     // 0. Until exec this process is a copy of the runtime: nothing in the sandbox may ptrace it, read
     //    its memory or open its /proc/PID/exe (the host binary). exec makes the user's command dumpable.
     // SAFETY: prctl(PR_SET_DUMPABLE) sets a flag of this process and touches no memory of ours.
@@ -345,7 +386,31 @@ fn prelude(plan: &ProcessPlan, stdio: &[RawFd], go: RawFd, err: RawFd, report_fd
     // 3. Signals back to defaults: the spawner blocks SIGCHLD and Rust ignores SIGPIPE, and both would
     //    survive exec.
     reset_signals();
+    // 4. A session keyring of its own: the one inherited from the runtime is the host's (unless the
+    //    helper that made this process joined one for it, see `enter_user_ns_as_root`).
+    if new_keyring {
+        join_fresh_session_keyring().map_err(|e| InitError::Keyring { errno: e as i32 })?;
+    }
     Ok(())
+}
+
+/// In the helper of an exec into a sandbox with a user namespace, after it joined that namespace: a
+/// fresh session keyring, joined while still host root (a keyring counts against its owner's key
+/// quota, and every sandbox's root is the same host uid, whose quota of 200 keys they would share),
+/// then root of the namespace.
+pub fn enter_user_ns_as_root() -> Result<(), InitError> {
+    join_fresh_session_keyring().map_err(|e| InitError::Keyring { errno: e as i32 })?;
+    become_root().map_err(|e| InitError::UserIds { errno: e as i32 })
+}
+
+/// In a user namespace whose maps are written: become its root (host uid `IdMap.base`), without the
+/// spawner's supplementary groups. Capabilities stay: they are the namespace's.
+fn become_root() -> Result<(), Errno> {
+    nix::unistd::setgroups(&[])?;
+    let root_gid = nix::unistd::Gid::from_raw(0);
+    nix::unistd::setresgid(root_gid, root_gid, root_gid)?;
+    let root = nix::unistd::Uid::from_raw(0);
+    nix::unistd::setresuid(root, root, root)
 }
 
 /// Steps 7-9, inside the sandbox's root: stdin, working directory, capabilities, session, exec.
@@ -365,8 +430,6 @@ fn finish(plan: &ProcessPlan) -> Result<Never, InitError> {
     // SAFETY: prctl sets a flag of this process and touches no memory of ours.
     unsafe { libc::prctl(PR_SET_MEMORY_MERGE, 1, 0, 0, 0) };
 
-    // A session keyring of its own: the one inherited from the runtime is the host's.
-    join_fresh_session_keyring().map_err(|e| InitError::Keyring { errno: e as i32 })?;
     set_open_files_limit().map_err(|e| InitError::Rlimit { errno: e as i32 })?;
 
     // 7. Last privileged step: give up the capabilities the sandbox must not have.

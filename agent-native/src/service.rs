@@ -632,6 +632,7 @@ impl Runtime {
                 "poolBytes": self.store.disk_facts().pool_bytes,
                 "defaultDiskBytes": self.store.disk_facts().enforced.then(|| self.store.disk_facts().default_bytes()),
             },
+            "userns": self.config.ids(),
         })
     }
 

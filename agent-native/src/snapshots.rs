@@ -157,6 +157,7 @@ async fn freeze_and_capture(
         netns_ino: live.external.netns,
         freezer: live.cgroup.freezer_dir().ok_or(Error::NoFreezer)?,
         leave_running,
+        restorer_id: live.external.userns().map(|m| m.base),
     };
     let dump_time = criu::dump(&rt.config.criu, &dump).await.map_err(Error::Criu)?;
     Ok((dump_time, fs_time, layers))
@@ -306,6 +307,7 @@ pub async fn restore_parts(
     criu::check_installed(&rt.config.criu).map_err(Error::Criu)?;
     let def = envs::resolve(&snap.environment)?;
     let env_root = rt.envs.built_rootfs(def)?;
+    let userns = userns_of(rt, &snap)?;
     let id = into.map(String::from).unwrap_or_else(crate::ids::new_sandbox_id);
     let limits = plan::limits(&live::limits_of(&snap.spec), &rt.host)?;
     let disk = plan::inherited_disk_limit(disk_bytes, snap.spec.disk_bytes, &rt.store.disk_facts())?;
@@ -330,7 +332,10 @@ pub async fn restore_parts(
         stdout_pipe: snap.external.stdout_pipe,
         stderr_pipe: snap.external.stderr_pipe,
         lazy,
+        user_ns: snap.external.userns().is_some(),
     };
+    // Opened here: criu starts inside the sandbox's devices cgroup, which refuses it the device.
+    let dev_uffd = if r.needs_dev_uffd() { Some(open_dev_uffd()?) } else { None };
     let criu_bin = rt.config.criu.display().to_string();
     let helper = |args: Vec<String>, fds: Vec<i32>, cgroups: Vec<PathBuf>| HelperPlan {
         argv: std::iter::once(criu_bin.clone()).chain(args).collect(),
@@ -359,7 +364,7 @@ pub async fn restore_parts(
         stack.push(&env_root);
         let dirs =
             overlay::OverlayDirs { upper: layer.upper.clone(), work: layer.work.clone(), rootfs: rootfs.clone() };
-        overlay::mount_overlay(&stack, &dirs).map_err(|e| Error::Sandbox(e.into()))?;
+        overlay::mount_overlay(&stack, &dirs, userns.as_deref()).map_err(|e| Error::Sandbox(e.into()))?;
         undo.mounted = Some(rootfs.clone());
         phases.mark("mount");
         let cgroup = rt.layout.create(&rt.config.cgroup_parent, &id, &limits).map_err(|e| Error::Sandbox(e.into()))?;
@@ -384,9 +389,16 @@ pub async fn restore_parts(
         }
     };
     let pipes = StdioPipes::new()?;
-    let plan = helper(r.args(), vec![criu::NETNS_FD, criu::STDOUT_FD, criu::STDERR_FD], cgroup.procs_files());
-    let criu_proc = rt.spawner.helper(&plan, &[netns.as_fd(), pipes.out_w.as_fd(), pipes.err_w.as_fd()]).await?;
-    drop(netns);
+    let mut targets = vec![criu::NETNS_FD, criu::STDOUT_FD, criu::STDERR_FD];
+    let mut fds = vec![netns.as_fd(), pipes.out_w.as_fd(), pipes.err_w.as_fd()];
+    if let Some(f) = &dev_uffd {
+        targets.push(criu::UFFD_DEV_FD);
+        fds.push(f.as_fd());
+    }
+    let plan = helper(r.args(), targets, cgroup.procs_files());
+    let criu_proc = rt.spawner.helper(&plan, &fds).await?;
+    drop(fds);
+    drop((dev_uffd, netns));
     let status = criu_proc.exit.await.map_err(|_| Error::Spawn(crate::spawner::SpawnError::Gone))?;
     phases.mark("criu restore");
     if status.code != Some(0) {
@@ -420,17 +432,61 @@ pub async fn restore_parts(
         rootfs,
         cgroup,
         pid1,
-        external: crate::catalog::ExternalIds {
-            stdout_pipe: pipes.stdout_ino(),
-            stderr_pipe: pipes.stderr_ino(),
-            netns: live::netns_inode(pid1).unwrap_or(0),
-        },
+        external: crate::catalog::ExternalIds::new(
+            pipes.stdout_ino(),
+            pipes.stderr_ino(),
+            live::netns_inode(pid1).unwrap_or(0),
+            snap.external.userns(),
+        ),
         origin: snap.id.clone(),
         spec,
         pipes,
         exit,
     };
     Ok((parts, phases))
+}
+
+/// /dev/userfaultfd for a lazy restore into a user namespace (criu::Restore::user_ns).
+fn open_dev_uffd() -> Result<std::fs::File, Error> {
+    let path = "/dev/userfaultfd";
+    std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(path)
+        .map_err(|e| Error::Io("open (for a lazy restore into a user namespace)", path.into(), e))
+}
+
+/// The user namespace a snapshot's processes come back in: CRIU recreates the one they were dumped in,
+/// so its files must be mounted through the same map. A snapshot without one (taken with --no-userns, or
+/// before sandboxes had user namespaces) restores as it was taken, without one.
+fn userns_of(rt: &Runtime, snap: &SnapshotRow) -> Result<Option<Arc<crate::userns::Userns>>, Error> {
+    let mismatch = |why: String| Error::UsernsMismatch { snapshot: snap.id.clone(), why };
+    match (snap.external.userns(), &rt.config.userns) {
+        (None, Some(_)) => {
+            crate::log!(
+                "snapshot {} was taken without a user namespace: it restores without one (its root is host root)",
+                snap.id
+            );
+            Ok(None)
+        }
+        (None, None) => Ok(None),
+        (Some(m), Some(u)) if m == u.map => Ok(Some(u.clone())),
+        (Some(m), Some(u)) => Err(mismatch(format!(
+            "its processes run as host ids {}..{} and this runtime maps sandboxes to {}..{} (--userns-base); \
+             restore it with a runtime started with --userns-base {} --userns-size {}",
+            m.base,
+            u64::from(m.base) + u64::from(m.size),
+            u.map.base,
+            u64::from(u.map.base) + u64::from(u.map.size),
+            m.base,
+            m.size
+        ))),
+        (Some(m), None) => Err(mismatch(format!(
+            "its processes run in a user namespace (host ids from {}) and this runtime was started with \
+             --no-userns; restore it with a runtime that has user namespaces",
+            m.base
+        ))),
+    }
 }
 
 async fn wait_for_socket(path: &std::path::Path, daemon: i32) -> Result<(), Error> {

@@ -10,7 +10,7 @@
 //! a process's `Spawned` always precedes its `Exited`. When the runtime's end closes, the spawner kills
 //! every tracked process, reaps them and exits: nothing it started outlives it unsupervised.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::io::{self, IoSlice, IoSliceMut};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::path::PathBuf;
@@ -29,6 +29,7 @@ use tokio::sync::oneshot;
 
 use crate::ns;
 use crate::sandbox_init::{self, InitError, InitPlan, ProcessPlan};
+use crate::userns::IdMap;
 
 const MAX_MESSAGE: usize = 256 * 1024;
 const MAX_FDS: usize = 8;
@@ -126,6 +127,8 @@ pub enum SpawnFailure {
     Helper { program: String, errno: i32 },
     #[error("creating a network namespace failed: {}", Errno::from_raw(*errno).desc())]
     Netns { errno: i32 },
+    #[error("writing the sandbox's user namespace id maps failed: {}", Errno::from_raw(*errno).desc())]
+    IdMap { errno: i32 },
 }
 
 /// How a process ended: exactly one of the two is set (neither, for an adopted process whose status
@@ -136,8 +139,9 @@ pub struct ExitStatus {
     pub signal: Option<i32>,
 }
 
-/// Forks the spawner. Call before any thread exists; returns the runtime's end of the channel.
-pub fn start() -> io::Result<OwnedFd> {
+/// Forks the spawner. Call before any thread exists; returns the runtime's end of the channel. With
+/// `userns`, every sandbox it clones runs in a user namespace of its own with that id map.
+pub fn start(userns: Option<IdMap>) -> io::Result<OwnedFd> {
     let (ours, theirs) = socket::socketpair(
         socket::AddressFamily::Unix,
         socket::SockType::SeqPacket,
@@ -148,7 +152,7 @@ pub fn start() -> io::Result<OwnedFd> {
     match unsafe { nix::unistd::fork() }? {
         nix::unistd::ForkResult::Child => {
             drop(ours);
-            serve(theirs)
+            serve(theirs, userns)
         }
         nix::unistd::ForkResult::Parent { .. } => {
             drop(theirs);
@@ -161,9 +165,13 @@ struct Spawner {
     sock: OwnedFd,
     children: HashMap<i32, OwnedFd>,
     orphans: VecDeque<(i32, ExitStatus)>,
+    /// Helpers of clone_via_helper, reaped without a report (not waited for: an exiting helper frees
+    /// the namespaces it made, which can wait for an RCU grace period).
+    helpers: HashSet<i32>,
+    userns: Option<IdMap>,
 }
 
-fn serve(sock: OwnedFd) -> ! {
+fn serve(sock: OwnedFd, userns: Option<IdMap>) -> ! {
     set_process_name(b"forkspace-spawn\0");
     // Every process forked from here starts as a copy of the runtime's memory: none may be ptraced or
     // have its memory read (sandbox processes until their exec), and none shares the keyring of the
@@ -194,7 +202,7 @@ fn serve(sock: OwnedFd) -> ! {
     let Ok(sigfd) = SignalFd::with_flags(&mask, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK) else {
         exit_now(1);
     };
-    let mut sp = Spawner { sock, children: HashMap::new(), orphans: VecDeque::new() };
+    let mut sp = Spawner { sock, children: HashMap::new(), orphans: VecDeque::new(), helpers: HashSet::new(), userns };
     let mut buf = vec![0u8; MAX_MESSAGE];
     loop {
         let mut fds = [
@@ -228,7 +236,7 @@ impl Spawner {
             Request::Spawn { tag, plan } => (tag, self.spawn(&plan, fds)),
             Request::Exec { tag, target, plan } => (tag, self.exec_into(target, &plan, fds)),
             Request::Helper { tag, plan } => (tag, self.helper(&plan, fds)),
-            Request::NewNetns { tag } => match new_netns() {
+            Request::NewNetns { tag } => match new_netns(self.userns.is_some()) {
                 Ok(fd) => {
                     send_event(&self.sock, &Event::Spawned { tag, pid: 0 }, &[fd.as_raw_fd()]);
                     return;
@@ -260,12 +268,33 @@ impl Spawner {
         check_stdio(&plan.process, &fds)?;
         let sync = SyncPipes::new()?;
         let stdio: Vec<RawFd> = fds.iter().map(|f| f.as_raw_fd()).collect();
-        let (pid, pidfd) = match ns::clone_into_namespaces(ns::SANDBOX_NAMESPACES) {
-            Err(e) => return Err(SpawnFailure::Clone { errno: e as i32 }),
-            Ok(ns::Forked::Child) => {
-                sandbox_init::init_in_child(plan, &stdio, sync.go_r.as_raw_fd(), sync.err_w.as_raw_fd())
+        let (go, err) = (sync.go_r.as_raw_fd(), sync.err_w.as_raw_fd());
+        let (pid, pidfd, sync) = match self.userns {
+            None => match ns::clone_into_namespaces(ns::SANDBOX_NAMESPACES) {
+                Err(e) => return Err(SpawnFailure::Clone { errno: e as i32 }),
+                Ok(ns::Forked::Child) => sandbox_init::init_in_child(plan, &stdio, go, err, false),
+                Ok(ns::Forked::Parent { pid, pidfd }) => (pid, pidfd, sync),
+            },
+            Some(ids) => {
+                let root = plan.rootfs.as_path();
+                let (pid, helper, sync) = clone_via_helper(
+                    sync,
+                    || prepare_for_user_ns(root),
+                    ns::SANDBOX_NAMESPACES_USERNS,
+                    || {
+                        sandbox_init::init_in_child(plan, &stdio, go, err, true);
+                    },
+                )?;
+                self.helpers.insert(helper);
+                let pidfd = pidfd_open(pid).map_err(|e| SpawnFailure::Clone { errno: e as i32 })?;
+                // The child waits for the go-ahead before it uses any id, so the maps are in place first.
+                if let Err(errno) = write_id_maps(pid, ids) {
+                    let _ = pidfd_send_signal(pidfd.as_fd(), libc::SIGKILL);
+                    let _ = waitpid(Pid::from_raw(pid), None);
+                    return Err(SpawnFailure::IdMap { errno });
+                }
+                (pid, pidfd, sync)
             }
-            Ok(ns::Forked::Parent { pid, pidfd }) => (pid, pidfd),
         };
         drop(fds);
         self.release(pid, pidfd, &plan.process.cgroup_procs, sync)
@@ -275,10 +304,12 @@ impl Spawner {
     /// the spawner, so it is reaped here) and exits.
     fn exec_into(&mut self, target: i32, plan: &ProcessPlan, fds: Vec<OwnedFd>) -> Result<i32, SpawnFailure> {
         check_stdio(plan, &fds)?;
-        // Opened before any setns: afterwards /proc is the sandbox's. The mount namespace goes last
-        // because joining it changes our root.
+        // Opened before any setns: afterwards /proc is the sandbox's. The mount namespace comes after the
+        // others because joining it changes our root. The user namespace, when the sandbox has one of its
+        // own, comes last: every other setns is then done with the initial one's privileges (the
+        // sandbox's network namespace, and a restored sandbox's cgroup namespace, belong to it).
         let mut ns_fds = Vec::new();
-        for name in ["ipc", "uts", "net", "cgroup", "pid", "mnt"] {
+        for name in ["ipc", "uts", "net", "cgroup", "pid", "mnt", "user"] {
             let path = format!("/proc/{target}/ns/{name}");
             let fd = nix::fcntl::open(
                 path.as_str(),
@@ -286,55 +317,32 @@ impl Spawner {
                 nix::sys::stat::Mode::empty(),
             )
             .map_err(|e| SpawnFailure::Target { target, errno: e as i32 })?;
+            if name == "user" && is_own_namespace(&fd, "user") {
+                continue;
+            }
             ns_fds.push((name, fd));
         }
+        let user_ns = ns_fds.iter().any(|(name, _)| *name == "user");
         let sync = SyncPipes::new()?;
-        let (pid_r, pid_w) = pipe()?;
         let stdio: Vec<RawFd> = fds.iter().map(|f| f.as_raw_fd()).collect();
-        // SAFETY: the spawner is single-threaded, so the child may do anything before exec.
-        let helper = match unsafe { nix::unistd::fork() } {
-            Err(e) => return Err(SpawnFailure::Fork { errno: e as i32 }),
-            Ok(nix::unistd::ForkResult::Child) => {
-                for (name, fd) in &ns_fds {
-                    if let Err(e) = nix::sched::setns(fd, nix::sched::CloneFlags::empty()) {
-                        sandbox_init::report_and_exit(
-                            sync.err_w.as_raw_fd(),
-                            &InitError::Setns { ns: (*name).into(), errno: e as i32 },
-                        );
-                    }
-                }
-                match ns::clone_sibling() {
-                    Err(e) => sandbox_init::report_and_exit(
-                        sync.err_w.as_raw_fd(),
-                        &InitError::Setns { ns: "pid".into(), errno: e as i32 },
-                    ),
-                    Ok(None) => {
-                        // The spawner reads the pid pipe to its end: this copy must not hold it open.
-                        // SAFETY: closing an fd this process owns; the OwnedFd is never dropped here,
-                        // because exec_in_child does not return.
-                        unsafe { libc::close(pid_w.as_raw_fd()) };
-                        sandbox_init::exec_in_child(plan, &stdio, sync.go_r.as_raw_fd(), sync.err_w.as_raw_fd())
-                    }
-                    Ok(Some(pid)) => {
-                        let _ = nix::unistd::write(&pid_w, &pid.to_ne_bytes());
-                        exit_now(0)
-                    }
-                }
+        let (go, err) = (sync.go_r.as_raw_fd(), sync.err_w.as_raw_fd());
+        let joined = || {
+            for (name, fd) in &ns_fds {
+                nix::sched::setns(fd, nix::sched::CloneFlags::empty())
+                    .map_err(|e| InitError::Setns { ns: (*name).into(), errno: e as i32 })?;
             }
-            Ok(nix::unistd::ForkResult::Parent { child }) => child,
+            // Root of the sandbox's user namespace before the process exists: it never runs there as
+            // host root.
+            if user_ns {
+                sandbox_init::enter_user_ns_as_root()?;
+            }
+            Ok(())
         };
-        drop((pid_w, fds, ns_fds));
-        let mut raw = [0u8; 4];
-        let got = read_to_end(pid_r.as_raw_fd());
-        let _ = waitpid(helper, None);
-        if got.len() != 4 {
-            // The helper failed before cloning; its report is on the error pipe.
-            drop(sync.go_w);
-            drop(sync.err_w);
-            return Err(init_failure(&read_to_end(sync.err_r.as_raw_fd())));
-        }
-        raw.copy_from_slice(&got);
-        let pid = i32::from_ne_bytes(raw);
+        let (pid, helper, sync) = clone_via_helper(sync, joined, 0, || {
+            sandbox_init::exec_in_child(plan, &stdio, go, err, user_ns);
+        })?;
+        self.helpers.insert(helper);
+        drop((fds, ns_fds));
         let pidfd = pidfd_open(pid).map_err(|e| SpawnFailure::Target { target, errno: e as i32 })?;
         self.release(pid, pidfd, &plan.cgroup_procs, sync)
     }
@@ -428,6 +436,8 @@ impl Spawner {
             };
             if self.children.remove(&pid).is_some() {
                 send_event(&self.sock, &Event::Exited { pid, status }, &[]);
+            } else if self.helpers.remove(&pid) {
+                // A helper of clone_via_helper: nobody waits for it.
             } else {
                 // Re-parented to us (subreaper) before anyone asked to adopt it: remember briefly.
                 self.orphans.push_back((pid, status));
@@ -465,6 +475,88 @@ impl SyncPipes {
         let (go_r, go_w) = pipe()?;
         let (err_r, err_w) = pipe()?;
         Ok(SyncPipes { go_r, go_w, err_r, err_w })
+    }
+}
+
+/// Forks a helper that runs `prepare` (joining or making namespaces), then clones a process into
+/// `namespaces` as the spawner's child (CLONE_PARENT), reports its pid and exits; the process runs
+/// `child`, which must not return. Returns the pid, the helper's (for the caller to reap) and the sync
+/// pipes for `release`, or what the helper reported on the error pipe when it failed before the clone.
+fn clone_via_helper(
+    sync: SyncPipes,
+    prepare: impl FnOnce() -> Result<(), InitError>,
+    namespaces: u64,
+    child: impl FnOnce(),
+) -> Result<(i32, i32, SyncPipes), SpawnFailure> {
+    let (pid_r, pid_w) = pipe()?;
+    // SAFETY: the spawner is single-threaded, so the child may do anything before exec.
+    let helper = match unsafe { nix::unistd::fork() } {
+        Err(e) => return Err(SpawnFailure::Fork { errno: e as i32 }),
+        Ok(nix::unistd::ForkResult::Child) => {
+            let err = sync.err_w.as_raw_fd();
+            if let Err(e) = prepare() {
+                sandbox_init::report_and_exit(err, &e);
+            }
+            match ns::clone_sibling(namespaces) {
+                Err(e) => sandbox_init::report_and_exit(err, &InitError::Clone { errno: e as i32 }),
+                Ok(None) => {
+                    // The spawner reads the pid pipe to its end: this copy must not hold it open.
+                    // SAFETY: closing an fd this process owns; the OwnedFd is never dropped here,
+                    // because `child` does not return.
+                    unsafe { libc::close(pid_w.as_raw_fd()) };
+                    child();
+                    exit_now(127) // `child` execs or exits; it never returns
+                }
+                Ok(Some(pid)) => {
+                    let _ = nix::unistd::write(&pid_w, &pid.to_ne_bytes());
+                    exit_now(0)
+                }
+            }
+        }
+        Ok(nix::unistd::ForkResult::Parent { child }) => child,
+    };
+    drop(pid_w);
+    // The pipe ends when the helper's fds close, early in its exit.
+    let got = read_to_end(pid_r.as_raw_fd());
+    match <[u8; 4]>::try_from(got.as_slice()) {
+        Ok(raw) => Ok((i32::from_ne_bytes(raw), helper.as_raw(), sync)),
+        Err(_) => {
+            let _ = waitpid(helper, None);
+            // The helper failed before cloning; its report is on the error pipe.
+            let SyncPipes { go_w, err_r, err_w, .. } = sync;
+            drop((go_w, err_w));
+            Err(init_failure(&read_to_end(err_r.as_raw_fd())))
+        }
+    }
+}
+
+/// In the helper of a sandbox with a user namespace, before the clone: its network namespace, owned
+/// by the initial user namespace (lo up, low ports bindable, see ns::new_network), and a mount namespace
+/// of the helper's own in which the rootfs allows the environment's device nodes. The sandbox's mount
+/// namespace is copied from it: a copy into a user namespace keeps (and locks) each mount's flags, so
+/// the rootfs stays nosuid there, and the sandbox could not clear `nodev` itself.
+fn prepare_for_user_ns(rootfs: &std::path::Path) -> Result<(), InitError> {
+    ns::new_network(true).map_err(|e| InitError::Netns { errno: e as i32 })?;
+    nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNS)
+        .and_then(|()| crate::rootfs::allow_devices_in_child(rootfs))
+        .map_err(|e| InitError::Remount { path: rootfs.display().to_string(), errno: e as i32 })
+}
+
+/// Writes the user namespace maps of `pid` (as root of the initial namespace: any range, and
+/// setgroups(2) stays allowed inside, which package managers and sshd use to drop privileges).
+fn write_id_maps(pid: i32, ids: IdMap) -> Result<(), i32> {
+    for file in ["uid_map", "gid_map"] {
+        std::fs::write(format!("/proc/{pid}/{file}"), ids.line()).map_err(|e| e.raw_os_error().unwrap_or(libc::EIO))?;
+    }
+    Ok(())
+}
+
+/// Whether `fd` (an nsfs file) is the spawner's own namespace of that kind.
+fn is_own_namespace(fd: &OwnedFd, kind: &str) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (nix::sys::stat::fstat(fd), std::fs::metadata(format!("/proc/self/ns/{kind}"))) {
+        (Ok(a), Ok(b)) => a.st_ino == b.ino() && a.st_dev == b.dev(),
+        _ => false,
     }
 }
 
@@ -592,16 +684,17 @@ fn set_hostname_of(target: i32, name: &str) -> Result<(), SpawnFailure> {
     }
 }
 
-/// A new network namespace with lo up, held by the returned fd: a helper process unshares it and
-/// brings lo up, the spawner opens it through /proc, and the helper exits.
-fn new_netns() -> Result<OwnedFd, Errno> {
+/// A new network namespace with lo up (and, for sandboxes in user namespaces, low ports bindable),
+/// held by the returned fd: a helper process makes it, the spawner opens it through /proc, and the
+/// helper exits.
+fn new_netns(low_ports: bool) -> Result<OwnedFd, Errno> {
     let (ready_r, ready_w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?;
     let (hold_r, hold_w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?;
     // SAFETY: the spawner is single-threaded, so the child may do anything.
     match unsafe { nix::unistd::fork() }? {
         nix::unistd::ForkResult::Child => {
             drop((ready_r, hold_w));
-            let ok = nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET).is_ok() && ns::loopback_up().is_ok();
+            let ok = ns::new_network(low_ports).is_ok();
             let _ = nix::unistd::write(&ready_w, if ok { b"y" } else { b"n" });
             drop(ready_w); // the spawner reads the ready pipe to its end
             let _ = read_to_end(hold_r.as_raw_fd());
@@ -630,7 +723,9 @@ fn new_netns() -> Result<OwnedFd, Errno> {
 /// Thaws the v1 freezer cgroup `pid` is in, if it is in a frozen one (read from /proc/<pid>/cgroup).
 fn thaw_v1_freezer(pid: i32) {
     let Ok(cgroups) = std::fs::read_to_string(format!("/proc/{pid}/cgroup")) else { return };
-    let Some(path) = cgroups.lines().find_map(|l| l.split_once(":freezer:").map(|(_, p)| p.to_string())) else { return };
+    let Some(path) = cgroups.lines().find_map(|l| l.split_once(":freezer:").map(|(_, p)| p.to_string())) else {
+        return;
+    };
     let state = PathBuf::from("/sys/fs/cgroup/freezer").join(path.trim_start_matches('/')).join("freezer.state");
     if std::fs::read_to_string(&state).is_ok_and(|s| s.trim() != "THAWED") {
         let _ = std::fs::write(&state, "THAWED");

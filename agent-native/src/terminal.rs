@@ -103,7 +103,8 @@ pub async fn open(rt: &Arc<Runtime>, p: OpenParams) -> Result<serde_json::Value,
     process.cgroup_procs = live.cgroup.procs_files();
     process.stdin_null = false;
     process.tty = true;
-    let (master, slave) = open_pty(live.pid1)?;
+    // A pty slave belongs to whoever opens ptmx: opened as sandbox root, it is root's inside the sandbox.
+    let (master, slave) = crate::userns::as_sandbox_owner(live.external.userns(), || open_pty(live.pid1))?;
     winsize(&master, p.cols, p.rows).map_err(|e| Error::Io("size the pty", "ptmx".into(), e))?;
     let spawned = rt.spawner.exec(live.pid1, &process, &[slave.as_fd(), slave.as_fd(), slave.as_fd()]).await?;
     drop(slave);

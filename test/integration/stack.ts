@@ -163,15 +163,18 @@ export class Stack {
   }
 
   /** Everything of this stack's sandboxes still on the host: mounts under its dir, cgroups, processes.
-   * While the runtime runs, its snapshot pool (the btrfs mount and its loop device) is expected; with
-   * `final`, after it stopped, nothing at all may remain. */
+   * While the runtime runs, its snapshot pool (the btrfs mount and its loop device) and its idmapped
+   * environment images (`data/idmap/<env>`) are expected; with `final`, after it stopped, nothing at all
+   * may remain. */
   async leftovers(options: { includeParent?: boolean; final?: boolean } = {}): Promise<string[]> {
     const found: string[] = [];
     const pool = path.join(this.config.dataDir, 'fs');
+    const idmap = path.join(this.config.dataDir, 'idmap') + '/';
     const mountinfo = fs.readFileSync('/proc/self/mountinfo', 'utf8');
     for (const line of mountinfo.split('\n')) {
       const mp = line.split(' ')[4];
-      if (mp && mp.startsWith(this.dir) && (options.final || mp !== pool)) found.push(`mount ${mp}`);
+      const runtimes = mp === pool || mp?.startsWith(idmap);
+      if (mp && mp.startsWith(this.dir) && (options.final || !runtimes)) found.push(`mount ${mp}`);
     }
     for (const dir of cgroupDirs(this.cgroupParent)) {
       if (!fs.existsSync(dir)) continue;
