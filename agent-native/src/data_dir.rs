@@ -12,7 +12,7 @@ use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::Path;
 
 /// Directories of the runtime's own making directly under the data dir.
-const PRIVATE_DIRS: [&str; 7] = ["sandboxes", "snapshots", "layers", "fs", "cache", "logs", "envs"];
+const PRIVATE_DIRS: [&str; 8] = ["sandboxes", "snapshots", "layers", "fs", "cache", "logs", "envs", "idmap"];
 /// Files of the runtime directly under the data dir (the catalog and its journals, the btrfs image).
 const PRIVATE_FILES: [&str; 6] =
     ["catalog.sqlite", "catalog.sqlite-wal", "catalog.sqlite-shm", "catalog.sqlite-journal", "fs.img", "rt.lock"];

@@ -254,7 +254,7 @@ impl Userns {
         }
         let name = env_root.strip_prefix(&self.env_dir).unwrap_or(env_root).to_string_lossy().replace('/', "_");
         let at = self.dir.join(name.trim_start_matches('_'));
-        fs::create_dir_all(&at).map_err(|source| UsernsError::Dir { path: at.clone(), source })?;
+        crate::data_dir::create_private_dir(&at).map_err(|source| UsernsError::Dir { path: at.clone(), source })?;
         let tree = self.idmapped_clone(env_root, MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV)?;
         Self::attach(tree, &at)?;
         lowers.insert(env_root.into(), at.clone());
@@ -282,14 +282,14 @@ impl Userns {
                     continue;
                 }
                 let at = stage.join(format!("lower{i}"));
-                fs::create_dir_all(&at).map_err(|source| UsernsError::Dir { path: at.clone(), source })?;
+                crate::data_dir::create_private_dir(&at).map_err(|source| UsernsError::Dir { path: at.clone(), source })?;
                 let tree = self.idmapped_clone(lower, MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV)?;
                 Self::attach(tree, &at)?;
                 staged.push(at.clone());
                 mapped.push(at);
             }
             let layer = stage.join("layer");
-            fs::create_dir_all(&layer).map_err(|source| UsernsError::Dir { path: layer.clone(), source })?;
+            crate::data_dir::create_private_dir(&layer).map_err(|source| UsernsError::Dir { path: layer.clone(), source })?;
             Self::attach(self.idmapped_clone(home, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV)?, &layer)?;
             staged.push(layer.clone());
             let idmapped =
