@@ -39,6 +39,11 @@ pub fn seal(data_dir: &Path) -> io::Result<()> {
     fs::create_dir_all(data_dir)?;
     private(data_dir, 0o700)?;
     let dev = fs::metadata(data_dir)?.dev();
+    // Mount points below (sandbox roots, idmapped environments, the btrfs pool's subvolumes) show
+    // someone else's files: never chmod or enter them. Their device alone does not tell (an idmapped
+    // mount of a directory on the same filesystem has the same one).
+    let mounts: std::collections::HashSet<std::path::PathBuf> =
+        crate::overlay::mounts_under(data_dir).into_iter().collect();
     for name in PRIVATE_FILES {
         let p = data_dir.join(name);
         if p.symlink_metadata().is_ok_and(|m| m.is_file()) {
@@ -54,7 +59,7 @@ pub fn seal(data_dir: &Path) -> io::Result<()> {
         for entry in fs::read_dir(&dir)?.flatten() {
             let path = entry.path();
             let Ok(meta) = path.symlink_metadata() else { continue };
-            if !meta.is_dir() {
+            if !meta.is_dir() || (mounts.contains(&path) && name != "fs") {
                 continue;
             }
             // A sandbox's, snapshot's, layer's or environment's own directory (not mounted content:

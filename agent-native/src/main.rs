@@ -250,11 +250,14 @@ fn serve(args: ServeArgs) -> anyhow::Result<u8> {
     if !args.no_ksm {
         settings.extend(tuning::KSM);
     }
-    let current_file_max = std::fs::read_to_string(tuning::FILE_MAX).ok().and_then(|s| s.trim().parse().ok());
-    let file_max = current_file_max.and_then(|c| tuning::file_max_for(total_memory(), c)).map(|v| v.to_string());
-    if let Some(v) = &file_max {
-        settings.push((tuning::FILE_MAX, v.as_str()));
-    }
+    let raised: Vec<(&str, String)> = tuning::MEMORY_BOUNDED
+        .iter()
+        .filter_map(|(file, cost)| {
+            let current = std::fs::read_to_string(file).ok()?.trim().parse().ok()?;
+            Some((*file, tuning::memory_bound(total_memory(), *cost, current)?.to_string()))
+        })
+        .collect();
+    settings.extend(raised.iter().map(|(f, v)| (*f, v.as_str())));
     let mut tuning = tuning::Tuning::apply(&settings);
     // Before any thread exists: the spawner must be forked from a single-threaded process.
     let spawner_fd = spawner::start(config.ids()).context("starting the spawner process")?;

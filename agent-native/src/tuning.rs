@@ -23,15 +23,25 @@ pub const KSM: [(&str, &str); 3] = [
     ("/sys/kernel/mm/ksm/run", "1"),
 ];
 
-pub const FILE_MAX: &str = "/proc/sys/fs/file-max";
+/// Host-wide counters of kernel objects that a sandbox's memory cgroup already pays for, and the least
+/// kernel memory one object costs. Each is raised (never lowered) to host memory / that cost, so that
+/// memory, not the counter, is what bounds them:
+/// - `file-max`: open files (a `filp` is 192-256 bytes, plus an fd slot). The default (10% of RAM in
+///   1 KiB units) is small enough for one sandbox to exhaust for every unprivileged process.
+/// - inotify instances and watches: counted per user in the initial user namespace, and the kernel
+///   charges a user namespace's use to its creator, host root, so a sandbox holding 128 inotify
+///   instances (the default limit) left host root unable to make one. An instance costs ~1 KiB (its
+///   group, queue and file), a watch ~256 bytes (its mark, and it pins an inode).
+pub const MEMORY_BOUNDED: [(&str, u64); 3] = [
+    ("/proc/sys/fs/file-max", 128),
+    ("/proc/sys/fs/inotify/max_user_instances", 1024),
+    ("/proc/sys/fs/inotify/max_user_watches", 256),
+];
 
-/// The host-wide open-file limit, raised so that memory, not this counter, bounds open files: the
-/// kernel charges each open file (a `filp` of 192-256 bytes, plus its fd slot) to the opener's memory
-/// cgroup, so a sandbox holds at most what its memory limit pays for, while the default file-max (10% of
-/// RAM in 1 KiB units) is small enough for one sandbox to exhaust for every unprivileged process on the
-/// host. 128 bytes per file is below any kernel's real cost, so memory runs out first. None: leave it.
-pub fn file_max_for(memory_bytes: u64, current: u64) -> Option<u64> {
-    let target = memory_bytes / 128;
+/// The value to raise one of `MEMORY_BOUNDED` to, given host memory and its current value; None: leave it.
+pub fn memory_bound(memory_bytes: u64, bytes_per_object: u64, current: u64) -> Option<u64> {
+    // The inotify limits are ints.
+    let target = (memory_bytes / bytes_per_object).min(i32::MAX as u64);
     (target > current).then_some(target)
 }
 
@@ -71,9 +81,11 @@ mod tests {
     use super::*;
 
     #[test]
-    fn file_max_is_only_ever_raised_to_memory_over_128() {
-        assert_eq!(file_max_for(24 << 30, 2_466_093), Some(201_326_592));
-        assert_eq!(file_max_for(24 << 30, 1 << 62), None);
+    fn counters_are_only_ever_raised_to_memory_over_the_object_cost() {
+        assert_eq!(memory_bound(24 << 30, 128, 2_466_093), Some(201_326_592));
+        assert_eq!(memory_bound(24 << 30, 128, 1 << 62), None);
+        assert_eq!(memory_bound(24 << 30, 1024, 128), Some(25_165_824));
+        assert_eq!(memory_bound(1 << 50, 256, 128), Some(i32::MAX as u64), "inotify limits are ints");
     }
 
     #[test]

@@ -5,9 +5,9 @@
 import { strict as assert } from 'node:assert';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { ExecRun, SandboxCreate, SandboxGet, type Limits } from '../../agent/src/protocol';
+import { ExecRun, FilesRead, FilesWrite, SandboxCreate, SandboxGet, type Limits } from '../../agent/src/protocol';
 import { useStack } from '../integration/stack';
-import { cliWithin, expectInvalidParams, probe, Sandboxes } from './battery';
+import { cliWithin, expectInvalidParams, hostPython, probe, Sandboxes, until } from './battery';
 
 const MiB = 1024 * 1024;
 
@@ -174,6 +174,50 @@ for k in alive:
       fileMax >= memTotal / perFile,
       `the host's file-max (${fileMax}) is below what its memory holds in open files (${Math.floor(memTotal / perFile)} of ${perFile} bytes each): sandboxes together exhaust the open files of every host process before they run out of memory`,
     );
+  });
+
+  it('cannot use up host root\'s inotify instances (the kernel charges a sandbox\'s use to its creator, root)', async () => {
+    const id = await boxes.create();
+    // 8 processes each make inotify instances up to their open-files limit, say how many, and hold them
+    // until the host has tried to make one of its own.
+    const holding = probe(
+      c(),
+      `
+import resource, time
+soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+libc = ctypes.CDLL(None, use_errno=True)
+libc.inotify_init1.restype = ctypes.c_int
+r, w = os.pipe()
+kids = []
+for i in range(8):
+    pid = os.fork()
+    if pid == 0:
+        os.close(r)
+        try: resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+        except (OSError, ValueError): pass
+        n = 0
+        while libc.inotify_init1(0) >= 0: n += 1
+        os.write(w, b'%d\\n' % n); os.close(w)
+        while not os.path.exists('/tmp/inotify-release'): time.sleep(0.05)
+        os._exit(0)
+    kids.append(pid)
+os.close(w)
+counts = [int(l) for l in os.fdopen(r).read().split()]
+open('/tmp/inotify-ready', 'w').write(str(sum(counts)))
+for k in kids: os.waitpid(k, 0)
+res['made'] = sum(counts)
+`,
+      { sandboxId: id, timeoutMs: 90_000 },
+    );
+    try {
+      await until(() => c().request(FilesRead, { id, path: '/tmp/inotify-ready' }).then(() => true, () => undefined), 60_000, 'the holders');
+      const host = hostPython('import ctypes, json\nfd = ctypes.CDLL(None, use_errno=True).inotify_init1(0)\nprint(json.dumps({"fd": fd, "errno": ctypes.get_errno()}))');
+      assert.ok(host.fd >= 0, `host root could not make an inotify instance while a sandbox held its own (errno ${host.errno})`);
+    } finally {
+      await c().request(FilesWrite, { sandboxId: id, path: '/tmp/inotify-release', content: '' }).catch(() => {});
+    }
+    const { made } = await holding;
+    assert.ok(made > 128, `the sandbox made only ${made} instances: the test did not reach the old host-wide limit of 128`);
   });
 
   it('the pids limit holds against a fork bomb', async () => {
