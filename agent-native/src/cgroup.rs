@@ -27,6 +27,8 @@ pub enum CgroupError {
     Attach { path: PathBuf, pid: i32, source: io::Error },
     #[error("cannot remove cgroup {path}: {source}")]
     Remove { path: PathBuf, source: io::Error },
+    #[error("the sandbox's processes did not {} within {waited:?} ({stuck}); a process in uninterruptible sleep (I/O, a hung mount) cannot be frozen until it returns: retry", if *.frozen { "freeze" } else { "thaw" })]
+    Freeze { frozen: bool, waited: Duration, stuck: String },
 }
 
 type Result<T> = std::result::Result<T, CgroupError>;
@@ -450,23 +452,44 @@ impl SandboxCgroup {
     }
 
     /// Freezes (true) or thaws (false) every process in the sandbox, waiting until the state is reached.
+    /// A freeze that does not complete is undone (nothing is left half-frozen) and reported with the
+    /// processes that held it up. Blocks for up to `FREEZE_PATIENCE`: call it off the async workers. A
+    /// sandbox may be in the middle of a vfork, which can keep a freeze from completing: `quiesce` handles it.
     pub fn set_frozen(&self, frozen: bool) -> Result<()> {
+        self.request_frozen(frozen)?;
+        if wait_until(FREEZE_PATIENCE, || self.reached(frozen)) {
+            return Ok(());
+        }
+        Err(self.undo_freeze(frozen))
+    }
+
+    /// Asks the freezer for a state without waiting for it.
+    pub fn request_frozen(&self, frozen: bool) -> Result<()> {
+        match (self.freezer, self.dir(Controller::Freezer, self.freezer)) {
+            (Some(Version::V1), Some(dir)) => write(&dir.join("freezer.state"), if frozen { "FROZEN" } else { "THAWED" }),
+            (Some(Version::V2), Some(dir)) => write(&dir.join("cgroup.freeze"), if frozen { "1" } else { "0" }),
+            _ => Ok(()),
+        }
+    }
+
+    /// True once every process is frozen (`frozen`) or none is.
+    pub fn reached(&self, frozen: bool) -> bool {
         match (self.freezer, self.dir(Controller::Freezer, self.freezer)) {
             (Some(Version::V1), Some(dir)) => {
-                let file = dir.join("freezer.state");
-                let want = if frozen { "FROZEN" } else { "THAWED" };
-                write(&file, want)?;
-                wait_until(Duration::from_secs(5), || read_trim(&file).as_deref() == Some(want));
+                read_trim(&dir.join("freezer.state")).as_deref() == Some(if frozen { "FROZEN" } else { "THAWED" })
             }
-            (Some(Version::V2), Some(dir)) => {
-                write(&dir.join("cgroup.freeze"), if frozen { "1" } else { "0" })?;
-                let events = dir.join("cgroup.events");
-                let want = u64::from(frozen);
-                wait_until(Duration::from_secs(5), || read_keyed(&events, "frozen") == Some(want));
-            }
-            _ => {}
+            (Some(Version::V2), Some(dir)) => read_keyed(&dir.join("cgroup.events"), "frozen") == Some(u64::from(frozen)),
+            _ => true,
         }
-        Ok(())
+    }
+
+    /// The error for a freeze (or thaw) that did not complete in time; a freeze is undone first.
+    pub fn undo_freeze(&self, frozen: bool) -> CgroupError {
+        let stuck = describe_processes(&self.pids());
+        if frozen {
+            let _ = self.set_frozen(false);
+        }
+        CgroupError::Freeze { frozen, waited: FREEZE_PATIENCE, stuck }
     }
 
     /// SIGKILLs every process in the sandbox. v2's `cgroup.kill` does it atomically; on v1 the group is
@@ -565,10 +588,42 @@ fn read_keyed(path: &Path, key: &str) -> Option<u64> {
     })
 }
 
-fn wait_until(limit: Duration, mut done: impl FnMut() -> bool) {
+/// How long a freeze or thaw may take. Freezing waits for every process to leave the kernel, so one in
+/// a long uninterruptible sleep (slow I/O) delays it; a freeze usually takes a few milliseconds.
+pub const FREEZE_PATIENCE: Duration = Duration::from_secs(10);
+
+/// True once `done` holds, false if it still does not after `limit`.
+pub fn wait_until(limit: Duration, mut done: impl FnMut() -> bool) -> bool {
     let start = Instant::now();
-    while !done() && start.elapsed() < limit {
+    loop {
+        if done() {
+            return true;
+        }
+        if start.elapsed() >= limit {
+            return false;
+        }
         std::thread::sleep(Duration::from_micros(500));
+    }
+}
+
+/// "pid 12 `sh` (D in kernel_clone), ..." for the first few processes: what an error about them shows.
+pub fn describe_processes(pids: &[i32]) -> String {
+    let shown: Vec<String> = pids
+        .iter()
+        .take(4)
+        .map(|pid| {
+            let read = |f: &str| fs::read_to_string(format!("/proc/{pid}/{f}")).unwrap_or_default();
+            let stat = read("stat");
+            let state = stat.rsplit_once(") ").and_then(|(_, rest)| rest.split(' ').next()).unwrap_or("?").to_string();
+            let wchan = read("wchan");
+            let wchan = if wchan.is_empty() || wchan == "0" { String::new() } else { format!(" in {wchan}") };
+            format!("pid {pid} `{}` ({state}{wchan})", read("comm").trim())
+        })
+        .collect();
+    match pids.len() {
+        0 => "no processes".into(),
+        n if n > shown.len() => format!("{} and {} more", shown.join(", "), n - shown.len()),
+        _ => shown.join(", "),
     }
 }
 

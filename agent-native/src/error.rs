@@ -43,6 +43,8 @@ pub enum Error {
     Catalog(crate::catalog::CatalogError),
     #[error(transparent)]
     Criu(crate::criu::CriuError),
+    #[error(transparent)]
+    Quiesce(crate::quiesce::QuiesceError),
     #[error("cannot {0} {1}: {2}")]
     Io(&'static str, std::path::PathBuf, std::io::Error),
     #[error("no sandbox {0:?} (sandbox/list lists them; a destroyed one stays listed as destroyed)")]
@@ -112,6 +114,7 @@ impl Error {
             Error::Catalog(_) => codes::INTERNAL_ERROR,
             Error::Criu(crate::criu::CriuError::Missing { .. }) | Error::UsernsMismatch { .. } => codes::UNSUPPORTED,
             Error::Criu(_) => codes::CHECKPOINT_FAILED,
+            Error::Quiesce(_) => codes::SANDBOX_STATE,
             Error::SandboxNotFound(_) => codes::SANDBOX_NOT_FOUND,
             Error::SnapshotNotFound(_) => codes::SNAPSHOT_NOT_FOUND,
             Error::SandboxState { .. } | Error::SandboxBusy { .. } => codes::SANDBOX_STATE,
@@ -153,6 +156,8 @@ impl Error {
             Error::Sandbox(_) => json!({ "kind": "sandbox" }),
             Error::Spec(_) | Error::Params { .. } => json!({ "kind": "params" }),
             Error::MergeConflict { merged, .. } => merged.clone(),
+            Error::Quiesce(crate::quiesce::QuiesceError::Vfork { .. }) => json!({ "kind": "freeze", "step": "vfork" }),
+            Error::Quiesce(crate::quiesce::QuiesceError::Freeze(e)) => cgroup_data(e),
             _ => json!({ "kind": "runtime" }),
         }
     }
@@ -195,6 +200,7 @@ fn cgroup_data(e: &CgroupError) -> Value {
         CgroupError::Remove { path, source } => ("remove", Some(path), source.raw_os_error()),
         CgroupError::Read { path, source } => ("read", Some(path), source.raw_os_error()),
         CgroupError::MissingController { .. } => ("detect", None, None),
+        CgroupError::Freeze { .. } => ("freeze", None, None),
     };
     json!({ "kind": "cgroup", "step": step, "path": path, "errno": errno })
 }

@@ -28,6 +28,7 @@ pub mod plan;
 pub mod pool;
 pub mod ports;
 pub mod preflight;
+pub mod quiesce;
 pub mod reconcile;
 pub mod rootfs;
 pub mod rpc;

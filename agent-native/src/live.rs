@@ -485,10 +485,27 @@ pub async fn exec(rt: &Arc<Runtime>, conn: &Arc<Connection>, p: ExecParams) -> R
     })
 }
 
+/// Freezes or thaws a sandbox's cgroup off the async workers (waiting for a freeze can take seconds).
+pub async fn set_frozen(cgroup: &crate::cgroup::SandboxCgroup, frozen: bool) -> Result<(), Error> {
+    let cgroup = cgroup.clone();
+    tokio::task::spawn_blocking(move || cgroup.set_frozen(frozen))
+        .await
+        .map_err(|e| Error::Task(e.to_string()))?
+        .map_err(|e| Error::Sandbox(e.into()))
+}
+
 pub async fn set_paused(rt: &Arc<Runtime>, id: &str, pause: bool) -> Result<SandboxState, Error> {
     let live = rt.live.get(id).ok_or_else(|| not_live(rt, id))?;
     let _op = live.op.lock().await;
-    live.cgroup.set_frozen(pause).map_err(|e| Error::Sandbox(e.into()))?;
+    if pause {
+        let cgroup = live.cgroup.clone();
+        tokio::task::spawn_blocking(move || crate::quiesce::freeze(&cgroup, crate::quiesce::Goal::Frozen, true))
+            .await
+            .map_err(|e| Error::Task(e.to_string()))?
+            .map_err(Error::Quiesce)?;
+    } else {
+        set_frozen(&live.cgroup, false).await?;
+    }
     *live.paused.lock().unwrap_or_else(|p| p.into_inner()) = pause;
     let state = live.state();
     rt.catalog.set_sandbox_state(id, state, None).map_err(Error::Catalog)?;

@@ -85,9 +85,9 @@ pub async fn create(
     rt.catalog.begin_snapshot(&row).map_err(Error::Catalog)?;
     let was_paused = live.paused();
     let t0 = Instant::now();
-    let outcome = freeze_and_capture(rt, &live, &id, &images, leave_running).await;
+    let outcome = freeze_and_capture(rt, &live, &id, &images, leave_running, was_paused).await;
     if leave_running && !was_paused {
-        let _ = live.cgroup.set_frozen(false);
+        let _ = live::set_frozen(&live.cgroup, false).await;
     }
     let pause = t0.elapsed();
     let (dump, fs_time, layers) = match outcome {
@@ -97,7 +97,7 @@ pub async fn create(
             let _ = remove_tree(&dir);
             let _ = rt.catalog.delete_snapshot(&id);
             if !leave_running && rt.live.get(sandbox_id).is_some() {
-                let _ = live.cgroup.set_frozen(false);
+                let _ = live::set_frozen(&live.cgroup, false).await;
             }
             return Err(e);
         }
@@ -139,11 +139,16 @@ async fn freeze_and_capture(
     snap_id: &str,
     images: &std::path::Path,
     leave_running: bool,
+    was_paused: bool,
 ) -> Result<(Duration, Duration, Vec<PathBuf>), Error> {
     // Frozen before anything is captured, so memory and files are from the same instant. The layer is
     // snapshotted first: it is O(1) now, while after CRIU has written the image, its commit would queue
     // behind hundreds of MB of dirty pages on the same disk. CRIU leaves an already-frozen cgroup frozen.
-    live.cgroup.set_frozen(true).map_err(|e| Error::Sandbox(e.into()))?;
+    let cgroup = live.cgroup.clone();
+    tokio::task::spawn_blocking(move || crate::quiesce::freeze(&cgroup, crate::quiesce::Goal::Dumpable, !was_paused))
+        .await
+        .map_err(|e| Error::Task(e.to_string()))?
+        .map_err(Error::Quiesce)?;
     let t = Instant::now();
     let (store_rt, id, lowers, snap) = (rt.clone(), live.id.clone(), live.lowers.clone(), snap_id.to_string());
     let layers = tokio::task::spawn_blocking(move || store_rt.store.snapshot(&id, &lowers, &snap))

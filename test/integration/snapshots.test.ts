@@ -4,6 +4,7 @@ import { strict as assert } from 'node:assert';
 import * as fs from 'node:fs';
 import {
   ErrorCodes,
+  FilesRead,
   ProtocolError,
   SandboxCreate,
   SandboxDestroy,
@@ -126,6 +127,54 @@ describe('snapshots and branches (real CRIU)', function () {
     await sleep(300);
     assert.ok(consecutive(await sh(c(), sandbox.id, 'cat /root/count')) > stopped, 'it continues after resume');
     await c().request(SandboxDestroy, { sandboxId: sandbox.id });
+  });
+
+  it('snapshots, pauses and branches a shell that vforks all the time', async () => {
+    // dash runs each command with vfork, and a 300-entry PATH keeps the child searching for a while before
+    // its exec, so freezes keep landing while a parent waits on its vfork child: one snapshot in five
+    // failed after CRIU's 10 s timeout ("Unseizable non-zombie ... state D") or the freezer never froze.
+    const loop = 'PATH=$(seq -f /nonexistent/%g -s : 300):/usr/bin:/bin; i=0; while :; do i=$((i+1)); echo $i > /tmp/n; env >/dev/null; done';
+    const { sandbox } = await c().request(SandboxCreate, { environment: 'python', command: ['sh', '-c', loop] });
+    const count = async (id: string) => Number((await c().request(FilesRead, { id, path: '/tmp/n', encoding: 'utf8' })).content);
+    let last;
+    for (let i = 0; i < 20; i++) last = (await c().request(SnapshotCreate, { sandboxId: sandbox.id })).snapshot;
+    for (let i = 0; i < 10; i++) {
+      assert.equal((await c().request(SandboxPause, { sandboxId: sandbox.id })).state, 'paused');
+      const held = await count(sandbox.id);
+      await sleep(30);
+      assert.equal(await count(sandbox.id), held, 'a paused sandbox does not advance');
+      await c().request(SandboxResume, { sandboxId: sandbox.id });
+    }
+    const atSnapshot = await count(last!.id);
+    const { branches } = await c().request(SnapshotBranch, { snapshotId: last!.id, count: 2 });
+    await sleep(300);
+    for (const b of branches) assert.ok((await count(b.sandboxId)) > atSnapshot, `branch ${b.sandboxId} runs on from the snapshot`);
+    for (const id of [sandbox.id, ...branches.map((b) => b.sandboxId)]) await c().request(SandboxDestroy, { sandboxId: id });
+  });
+
+  it('refuses at once, and clearly, to snapshot a process stuck in vfork; snapshots it once the child has run', async () => {
+    // posix_spawn is a vfork: its child opens the FIFO before its exec, and nobody reads the FIFO yet.
+    const spawnBlocked = [
+      'import os, time',
+      "os.mkfifo('/tmp/f')",
+      "os.posix_spawn('/bin/true', ['true'], {}, file_actions=[(os.POSIX_SPAWN_OPEN, 1, '/tmp/f', os.O_WRONLY, 0)])",
+      "open('/tmp/spawned', 'w').close()",
+      'time.sleep(1e6)',
+    ].join('\n');
+    const { sandbox } = await c().request(SandboxCreate, { environment: 'python', command: ['python3', '-c', spawnBlocked] });
+    await sleep(500);
+    const t0 = Date.now();
+    await assert.rejects(
+      c().request(SnapshotCreate, { sandboxId: sandbox.id }),
+      (e: ProtocolError) => e.code === ErrorCodes.SandboxState && /is in vfork, waiting for its child .* to exec/.test(e.message),
+    );
+    assert.ok(Date.now() - t0 < 8000, `the refusal took ${Date.now() - t0} ms (CRIU's own timeout is 10 s)`);
+    assert.equal((await c().request(SandboxGet, { sandboxId: sandbox.id })).sandbox.state, 'running');
+    assert.equal(await sh(c(), sandbox.id, 'cat /tmp/f; ls /tmp/spawned'), '/tmp/spawned\n', 'the spawn completes once the FIFO is read');
+    const { snapshot } = await c().request(SnapshotCreate, { sandboxId: sandbox.id });
+    const { branches } = await c().request(SnapshotBranch, { snapshotId: snapshot.id, count: 1 });
+    assert.match(await sh(c(), branches[0].sandboxId, 'cat /proc/1/cmdline | tr "\\0" " "'), /^python3 -c import os/);
+    for (const id of [sandbox.id, branches[0].sandboxId]) await c().request(SandboxDestroy, { sandboxId: id });
   });
 
   it('destroys a paused sandbox at once, leaving no process, cgroup or mount', async () => {
