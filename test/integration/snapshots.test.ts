@@ -21,7 +21,7 @@ import {
   SnapshotRestore,
   type RpcClient,
 } from '../../agent/src/protocol';
-import { sleep, useStack } from './stack';
+import { sleep, useStack, waitFor } from './stack';
 
 /** A Python process that counts in memory and appends each value to a file and to its console. */
 export const COUNTER = [
@@ -147,9 +147,12 @@ describe('snapshots and branches (real CRIU)', function () {
     }
     const atSnapshot = await count(last!.id);
     const { branches } = await c().request(SnapshotBranch, { snapshotId: last!.id, count: 2 });
-    await sleep(300);
-    for (const b of branches) assert.ok((await count(b.sandboxId)) > atSnapshot, `branch ${b.sandboxId} runs on from the snapshot`);
-    for (const id of [sandbox.id, ...branches.map((b) => b.sandboxId)]) await c().request(SandboxDestroy, { sandboxId: id });
+    try {
+      // `echo > /tmp/n` truncates before it writes: a read in between sees nothing, so poll.
+      for (const b of branches) await waitFor(async () => (await count(b.sandboxId)) > atSnapshot, 5000, `branch ${b.sandboxId} to run on from the snapshot`);
+    } finally {
+      for (const id of [sandbox.id, ...branches.map((b) => b.sandboxId)]) await c().request(SandboxDestroy, { sandboxId: id });
+    }
   });
 
   it('refuses at once, and clearly, to snapshot a process stuck in vfork; snapshots it once the child has run', async () => {
